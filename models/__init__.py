@@ -1,0 +1,1 @@
+"""Groundswell's models: pure Python/numpy, no Kafka or ClickHouse imports."""

@@ -1,0 +1,1 @@
+"""Groundswell's sinks: ClickHouse (schema, exactly-once writer, queries) and Prometheus metrics."""

@@ -1,0 +1,1 @@
+"""ClickHouse through clickhouse-connect: one DSN for embedded chDB and for servers."""

@@ -1,0 +1,236 @@
+"""Groundswell's tables, materialized views and metric views: the one definition of the warehouse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sinks.clickhouse.tables import MaterializedView, Table, View
+
+TS = "DateTime64(3, 'UTC')"
+LC = "LowCardinality(String)"
+GEO_COLUMNS = (("precinct_id", LC), ("county", LC), ("region", LC), ("state", LC))
+KAFKA_COLUMNS = (("kafka_partition", "UInt32"), ("kafka_offset", "UInt64"))
+INGESTED = (("ingested_at", f"{TS} DEFAULT now64(3)"),)
+
+RAW_CANVASS = Table(
+    "raw_canvass",
+    (
+        ("event_id", "UUID"), ("occurred_at", TS), ("received_at", TS), ("source_system", LC),
+        ("source_record_id", "String"), ("voter_id", "String"), ("household_id", "String"), *GEO_COLUMNS,
+        ("canvasser_id", "String"), ("team_id", "String"), ("turf_id", "String"), ("list_id", "String"),
+        ("contact_type", LC), ("result", LC), ("support_level", "Nullable(UInt8)"),
+        ("responses", "Array(Tuple(question String, answer String))"),
+        ("gps_lat", "Nullable(Float64)"), ("gps_lon", "Nullable(Float64)"), ("gps_accuracy_m", "Nullable(Float64)"),
+        *KAFKA_COLUMNS, *INGESTED,
+    ),
+    order_by="(state, region, county, precinct_id, occurred_at)",
+    partition_by="toYYYYMM(occurred_at)",
+)  # fmt: skip
+
+RAW_SIGNUPS = Table(
+    "raw_signups",
+    (
+        ("event_id", "UUID"), ("occurred_at", TS), ("received_at", TS), ("source_system", LC),
+        ("source_record_id", "String"), ("action_type", LC), ("email_hash", "String"), ("phone_hash", "String"),
+        ("zip5", LC), ("birth_year", "Nullable(UInt16)"), ("utm_source", LC), ("utm_medium", LC),
+        ("utm_campaign", LC), ("referrer_code", "String"), ("refcode", "String"), ("sms_opt_in", "Nullable(Bool)"),
+        ("rsvp_status", LC), ("attended", "Nullable(Bool)"), *GEO_COLUMNS, ("geo_resolution", LC),
+        *KAFKA_COLUMNS, *INGESTED,
+    ),
+    order_by="(state, region, county, precinct_id, occurred_at)",
+    partition_by="toYYYYMM(occurred_at)",
+)  # fmt: skip
+
+RAW_EMAIL = Table(
+    "raw_email",
+    (
+        ("event_id", "UUID"), ("occurred_at", TS), ("received_at", TS), ("source_system", LC),
+        ("source_record_id", "String"), ("kind", LC), ("mailing_id", LC), ("variant_id", LC),
+        ("email_hash", "String"), ("voter_id", "String"), ("link_id", "String"), ("amount_cents", "Nullable(UInt64)"),
+        ("refcode", "String"), *GEO_COLUMNS, ("geo_resolution", LC), *KAFKA_COLUMNS, *INGESTED,
+    ),
+    order_by="(state, region, county, precinct_id, occurred_at)",
+    partition_by="toYYYYMM(occurred_at)",
+)  # fmt: skip
+
+REJECTED_EVENTS = Table(
+    "rejected_events",
+    (
+        ("source_topic", LC), ("kafka_partition", "UInt32"), ("kafka_offset", "UInt64"), ("kafka_key", "String"),
+        ("received_at", TS), ("reason_code", LC), ("reason_text", "String"), ("event_id", "String"),
+        ("raw", "String"), ("rejected_at", f"{TS} DEFAULT now64(3)"),
+    ),
+    order_by="(source_topic, kafka_partition, kafka_offset)",
+    partition_by="toYYYYMM(rejected_at)",
+)  # fmt: skip
+
+# Exactly-once batch state (BEFORE/AFTER per consumer group, topic and partition). On a cluster the
+# state belongs in Keeper (linearizable), as ClickHouse's own Kafka sink keeps it.
+INGEST_BATCH_STATE = Table(
+    "ingest_batch_state",
+    (
+        ("state_key", "String"), ("consumer_group", "String"), ("topic", "String"), ("partition", "UInt32"),
+        ("first_offset", "UInt64"), ("last_offset", "UInt64"), ("state", "Enum8('BEFORE' = 1, 'AFTER' = 2)"),
+        ("version", "UInt64"), ("updated_at", f"{TS} DEFAULT now64(3)"),
+    ),
+    order_by="state_key",
+    engine="ReplacingMergeTree(version)",
+    distributed=False,
+)  # fmt: skip
+
+SCHEMA_MIGRATIONS = Table(
+    "schema_migrations",
+    (
+        ("version", "UInt32"), ("description", "String"), ("checksum", "String"),
+        ("applied_at", f"{TS} DEFAULT now64(3)"),
+    ),
+    order_by="version",
+    distributed=False,
+)
+
+
+# --- Aggregates --------------------------------------------------------------------------------
+
+COUNTER = "SimpleAggregateFunction(sum, UInt64)"
+UNIQUE = "AggregateFunction(uniqExact, String)"
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    ctype: str  # COUNTER or UNIQUE
+
+    @property
+    def merge(self) -> str:
+        return f"sum({self.name})" if self.ctype == COUNTER else f"uniqExactMerge({self.name})"
+
+
+MEASURES = (
+    Measure("attempts", COUNTER), Measure("doors", UNIQUE), Measure("contacts", COUNTER), Measure("ids", COUNTER),
+    Measure("supporters", COUNTER), Measure("undecided", COUNTER), Measure("opposed", COUNTER),
+    Measure("refusals", COUNTER), Measure("bad_data", COUNTER),
+    Measure("signups", COUNTER), Measure("signups_zip_resolved", COUNTER), Measure("signups_unassigned", COUNTER),
+    Measure("email_sends", COUNTER), Measure("email_bounces_hard", COUNTER), Measure("email_bounces_soft", COUNTER),
+    Measure("email_human_opens", UNIQUE), Measure("email_machine_opens", COUNTER), Measure("email_clicks", COUNTER),
+    Measure("email_unique_clicks", UNIQUE), Measure("email_actions", COUNTER), Measure("email_unsubscribes", COUNTER),
+    Measure("email_spam_complaints", COUNTER), Measure("donations", COUNTER), Measure("donations_cents", COUNTER),
+)  # fmt: skip
+
+WINDOWS = ("15m", "1h", "1d")
+GEO_KEYS = ("state", "region", "county", "precinct_id")
+
+
+def window_expr(window: str, timezone: str) -> str:
+    if window == "15m":
+        return "toDateTime(toStartOfFifteenMinutes(occurred_at), 'UTC')"
+    if window == "1h":
+        return "toDateTime(toStartOfHour(occurred_at), 'UTC')"
+    if window == "1d":
+        return f"toDateTime(toStartOfDay(occurred_at, '{timezone}'), '{timezone}')"
+    raise ValueError(f"unknown window {window!r}; known: {WINDOWS}")
+
+
+def aggregate_table(window: str, timezone: str) -> Table:
+    tz = timezone if window == "1d" else "UTC"
+    return Table(
+        f"agg_precinct_{window}",
+        (*((k, LC) for k in GEO_KEYS), ("window_start", f"DateTime('{tz}')"), *((m.name, m.ctype) for m in MEASURES)),
+        order_by=f"({', '.join(GEO_KEYS)}, window_start)",
+        engine="AggregatingMergeTree",
+        partition_by="toYYYYMM(window_start)",
+    )
+
+
+# What each raw stream contributes to the aggregates. Columns a stream does not list default to
+# zero (or an empty uniqExact state), which merges as nothing.
+HOUSEHOLD = "if(household_id != '', household_id, if(voter_id != '', voter_id, toString(event_id)))"
+RECIPIENT = (
+    "concat(mailing_id, ':', if(email_hash != '', email_hash, if(voter_id != '', voter_id, toString(event_id))))"
+)
+CONTRIBUTIONS: dict[str, dict[str, str]] = {
+    "raw_canvass": {
+        "attempts": "count()",
+        "doors": f"uniqExactStateIf({HOUSEHOLD}, contact_type = 'walk')",
+        "contacts": "countIf(result = 'canvassed')",
+        "ids": "countIf(support_level IS NOT NULL)",
+        "supporters": "countIf(support_level IN (1, 2))",
+        "undecided": "countIf(support_level = 3)",
+        "opposed": "countIf(support_level IN (4, 5))",
+        "refusals": "countIf(result = 'refused')",
+        "bad_data": "countIf(result IN ('moved', 'deceased', 'wrong_number', 'disconnected'))",
+    },
+    "raw_signups": {
+        "signups": "count()",
+        "signups_zip_resolved": "countIf(geo_resolution = 'zip')",
+        "signups_unassigned": "countIf(geo_resolution = 'unassigned')",
+    },
+    "raw_email": {
+        "email_sends": "countIf(kind = 'send')",
+        "email_bounces_hard": "countIf(kind = 'bounce_hard')",
+        "email_bounces_soft": "countIf(kind = 'bounce_soft')",
+        "email_human_opens": f"uniqExactStateIf({RECIPIENT}, kind = 'open')",
+        "email_machine_opens": "countIf(kind = 'machine_open')",
+        "email_clicks": "countIf(kind = 'click')",
+        "email_unique_clicks": f"uniqExactStateIf({RECIPIENT}, kind = 'click')",
+        "email_actions": "countIf(kind = 'action')",
+        "email_unsubscribes": "countIf(kind = 'unsubscribe')",
+        "email_spam_complaints": "countIf(kind = 'spam_complaint')",
+        "donations": "countIf(kind = 'donation')",
+        "donations_cents": "toUInt64(sumIf(ifNull(amount_cents, 0), kind = 'donation'))",
+    },
+}
+
+
+def aggregate_view(source: str, window: str, timezone: str) -> MaterializedView:
+    measures = ",\n       ".join(f"{expr} AS {name}" for name, expr in CONTRIBUTIONS[source].items())
+    keys = ", ".join(GEO_KEYS)
+    return MaterializedView(
+        name=f"mv_{source}_{window}",
+        source=source,
+        target=f"agg_precinct_{window}",
+        select=(
+            f"SELECT {keys}, {window_expr(window, timezone)} AS window_start,\n       {measures}\n"
+            f"FROM {{source}}\nGROUP BY {keys}, window_start"
+        ),
+    )
+
+
+# --- Metrics: the one place where rates are defined -------------------------------------------
+
+LEVELS: dict[str, tuple[str, ...]] = {
+    "precinct": ("state", "region", "county", "precinct_id"),
+    "county": ("state", "region", "county"),
+    "region": ("state", "region"),
+    "state": ("state",),
+}
+LEVEL_ID_COLUMN = {"precinct": "precinct_id", "county": "county", "region": "region", "state": "state"}
+
+DERIVED_METRICS: dict[str, str] = {
+    "contact_rate": "if(attempts = 0, NULL, contacts / attempts)",
+    "support_rate": "if(ids = 0, NULL, supporters / ids)",
+    "undecided_share": "if(ids = 0, NULL, undecided / ids)",
+    "refusal_rate": "if(attempts = 0, NULL, refusals / attempts)",
+    "bad_data_rate": "if(attempts = 0, NULL, bad_data / attempts)",
+    "email_delivered": "toUInt64(greatest(toInt64(email_sends) - email_bounces_hard - email_bounces_soft, 0))",
+    "email_open_rate": "if(email_delivered = 0, NULL, email_human_opens / email_delivered)",
+    "email_click_rate": "if(email_delivered = 0, NULL, email_unique_clicks / email_delivered)",
+    "email_unsubscribe_rate": "if(email_delivered = 0, NULL, email_unsubscribes / email_delivered)",
+    "dollars_per_1000_sent": "if(email_sends = 0, NULL, donations_cents / 100 / email_sends * 1000)",
+}
+
+
+def metrics_view(level: str, window: str) -> View:
+    keys = ", ".join(LEVELS[level])
+    merged = ",\n       ".join(f"{m.merge} AS {m.name}" for m in MEASURES)
+    derived = ",\n       ".join(f"{expr} AS {name}" for name, expr in DERIVED_METRICS.items())
+    return View(
+        name=f"metrics_{level}_{window}",
+        select=(
+            f"SELECT *,\n       {derived}\nFROM (\n"
+            f"SELECT {keys}, window_start,\n       {merged}\n"
+            f"FROM {{db}}.agg_precinct_{window}\nGROUP BY {keys}, window_start)"
+        ),
+    )
+
+
+RAW_TABLES = {"canvass.knock": RAW_CANVASS, "digital.signup": RAW_SIGNUPS, "email.event": RAW_EMAIL}

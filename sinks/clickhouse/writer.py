@@ -1,0 +1,65 @@
+"""Token-carrying inserts of one batch into a raw table and `rejected_events`.
+
+Both inserts carry the batch's deduplication token (the rejected one suffixed), with block
+deduplication switched on for the materialized views too, so retrying a batch, or replaying it
+after a crash, changes nothing that was already counted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from clickhouse_connect.driver.client import Client
+
+from sinks.clickhouse.client import Warehouse
+from streams.rows import RejectedRow
+
+EXACTLY_ONCE_SETTINGS = {
+    "insert_deduplicate": 1,
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+    "async_insert": 0,
+}
+REJECTED_COLUMNS = list(RejectedRow.__struct_fields__)
+
+
+class RawBatchWriter:
+    """Blocking; call from one thread per client (the ingest loop's writer thread)."""
+
+    def __init__(self, client: Client, warehouse: Warehouse) -> None:
+        self._client = client
+        self._topology = warehouse.topology
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    def _table(self, name: str) -> str:
+        return self._topology.qualified(self._topology.local_name(name))
+
+    def write(self, table: str, token: str, json_lines: bytes, rejected: Sequence[RejectedRow]) -> float:
+        """Insert the batch; returns the seconds the inserts took. Raises on failure (retry with the same token)."""
+        started = time.perf_counter()
+        if json_lines:
+            self._client.raw_insert(
+                self._table(table),
+                None,
+                json_lines,
+                settings={**EXACTLY_ONCE_SETTINGS, "insert_deduplication_token": token},
+                fmt="JSONEachRow",
+            )
+        if rejected:
+            self._client.insert(
+                self._table("rejected_events"),
+                [_row(r) for r in rejected],
+                column_names=REJECTED_COLUMNS,
+                settings={**EXACTLY_ONCE_SETTINGS, "insert_deduplication_token": token + "/rejected"},
+            )
+        return time.perf_counter() - started
+
+
+def _row(r: RejectedRow) -> list[object]:
+    row: list[object] = [getattr(r, name) for name in REJECTED_COLUMNS]
+    row[REJECTED_COLUMNS.index("received_at")] = datetime.fromtimestamp(r.received_at, UTC)
+    return row

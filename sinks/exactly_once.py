@@ -1,0 +1,218 @@
+"""Exactly-once effect under at-least-once delivery, after ClickHouse's Kafka sink (docs/DESIGN.md there).
+
+Per topic-partition, batches are cut at offsets that can be rebuilt identically after a crash, and
+each is inserted with the token `group/topic/partition/first-last`, so a retried or replayed batch
+changes nothing. Before inserting, a BEFORE mark with the batch's offsets is stored; after the
+insert is acknowledged, an AFTER mark; the Kafka offset is committed only after that.
+
+On (re)assignment the stored mark decides where to resume:
+- AFTER [a, b]: everything up to b is in; seek to b + 1.
+- BEFORE [a, b]: the insert may or may not have landed; seek to a and re-cut exactly [a, b] (the
+  same token), then carry on.
+- none: start from the committed offset.
+
+This module knows neither Kafka clients nor Faust: records only need an `offset`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Generic, Protocol, TypeVar
+
+log = logging.getLogger(__name__)
+
+
+class Phase(StrEnum):
+    BEFORE = "BEFORE"
+    AFTER = "AFTER"
+
+
+@dataclass(frozen=True, order=True)
+class PartitionKey:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True)
+class BatchMark:
+    first: int
+    last: int
+    phase: Phase
+    version: int = 0
+
+
+class BatchStateStore(Protocol):
+    """Durable BEFORE/AFTER marks. `save` returns only once the marks are stored."""
+
+    def load(self, group: str, keys: Sequence[PartitionKey]) -> dict[PartitionKey, BatchMark]: ...
+
+    def save(self, group: str, marks: dict[PartitionKey, BatchMark]) -> None: ...
+
+
+class HasOffset(Protocol):
+    @property
+    def offset(self) -> int: ...
+
+
+R = TypeVar("R", bound=HasOffset)
+
+
+class OffsetGap(RuntimeError):
+    """Records needed to rebuild an unconfirmed batch are gone (retention, or offsets moved by hand)."""
+
+
+class FatalSinkError(RuntimeError):
+    """The sink cannot go on; the caller must exit without committing."""
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    seek_to: int | None  # None: the committed offset
+    replay: tuple[int, int] | None  # an unconfirmed batch to rebuild exactly
+
+
+def resume_plan(mark: BatchMark | None) -> ResumePlan:
+    if mark is None:
+        return ResumePlan(None, None)
+    if mark.phase is Phase.AFTER:
+        return ResumePlan(mark.last + 1, None)
+    return ResumePlan(mark.first, (mark.first, mark.last))
+
+
+@dataclass
+class Batch(Generic[R]):
+    key: PartitionKey
+    records: list[R]
+
+    @property
+    def first(self) -> int:
+        return self.records[0].offset
+
+    @property
+    def last(self) -> int:
+        return self.records[-1].offset
+
+    def token(self, group: str) -> str:
+        return f"{group}/{self.key.topic}/{self.key.partition}/{self.first}-{self.last}"
+
+
+@dataclass
+class PartitionBuffer(Generic[R]):
+    """Collects one partition's records and cuts batches: the replay batch first, then by size or age."""
+
+    key: PartitionKey
+    plan: ResumePlan
+    max_rows: int
+    max_wait_s: float
+    next_offset: int | None = None  # the lowest offset still wanted
+    pending: list[R] = field(default_factory=list)
+    opened_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.plan.seek_to is not None:
+            self.next_offset = self.plan.seek_to
+
+    def add(self, records: Sequence[R], now: float) -> None:
+        for record in records:
+            if self.next_offset is not None and record.offset < self.next_offset:
+                continue  # already inserted and marked AFTER: redelivered, not new
+            if self.plan.replay is not None and not self.pending and record.offset > self.plan.replay[0]:
+                raise OffsetGap(
+                    f"{self.key.topic}[{self.key.partition}]: unconfirmed batch {self.plan.replay} must be rebuilt "
+                    f"but the first record available is at offset {record.offset}"
+                )
+            self.pending.append(record)
+            self.next_offset = record.offset + 1
+        if self.pending and self.opened_at is None:
+            self.opened_at = now
+
+    def take(self, now: float, force: bool = False) -> Batch[R] | None:
+        """The next batch if one is due. A replay batch is due only once it is complete, whatever `force`."""
+        if not self.pending:
+            return None
+        if self.plan.replay is not None:
+            last = self.plan.replay[1]
+            if self.pending[-1].offset < last:
+                return None
+            cut = next(i for i, r in enumerate(self.pending) if r.offset >= last) + 1
+            if self.pending[cut - 1].offset != last:
+                log.warning("%s: offset %d of the unconfirmed batch is missing; cutting before it", self.key, last)
+                cut -= 1
+            self.plan = ResumePlan(None, None)
+            return self._cut(cut, now)
+        due = force or len(self.pending) >= self.max_rows
+        if not due and self.opened_at is not None:
+            due = now - self.opened_at >= self.max_wait_s
+        return self._cut(min(len(self.pending), self.max_rows), now) if due else None
+
+    def _cut(self, count: int, now: float) -> Batch[R]:
+        batch = Batch(self.key, self.pending[:count])
+        del self.pending[:count]
+        self.opened_at = now if self.pending else None
+        return batch
+
+
+class CycleSteps(Protocol[R]):
+    """What one flush cycle does, in this order; any step may raise (and the cycle then stops)."""
+
+    async def mark(self, marks: dict[PartitionKey, BatchMark]) -> None: ...
+
+    async def write(self, batch: Batch[R], token: str) -> None: ...
+
+    async def publish_rejections(self) -> None: ...
+
+    async def commit(self, offsets: dict[PartitionKey, int]) -> None: ...
+
+
+@dataclass
+class MarkVersions:
+    """The mark version per partition, increasing, so the newest mark wins in the store."""
+
+    versions: dict[PartitionKey, int] = field(default_factory=dict)
+
+    def next(self, key: PartitionKey) -> int:
+        self.versions[key] = self.versions.get(key, 0) + 1
+        return self.versions[key]
+
+
+async def flush_cycle(group: str, batches: Sequence[Batch[R]], steps: CycleSteps[R], versions: MarkVersions) -> None:
+    """BEFORE marks → inserts (each retried under its token inside `write`) → DLQ → AFTER marks → commit."""
+    if not batches:
+        return
+    before = {b.key: BatchMark(b.first, b.last, Phase.BEFORE, versions.next(b.key)) for b in batches}
+    await steps.mark(before)
+    for batch in batches:
+        await steps.write(batch, batch.token(group))
+    await steps.publish_rejections()
+    after = {b.key: BatchMark(b.first, b.last, Phase.AFTER, versions.next(b.key)) for b in batches}
+    await steps.mark(after)
+    await steps.commit({b.key: b.last + 1 for b in batches})
+
+
+T = TypeVar("T")
+
+
+async def retry_same_token(
+    attempt: Callable[[], Awaitable[T]],
+    what: str,
+    limit: int,
+    base_delay_s: float = 0.2,
+    max_delay_s: float = 10.0,
+) -> T:
+    """Retry a token-carrying insert until acknowledged; past `limit` failures raise FatalSinkError."""
+    failures = 0
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            failures += 1
+            if failures > limit:
+                raise FatalSinkError(f"{what}: gave up after {failures} failed attempts: {exc}") from exc
+            delay = min(max_delay_s, base_delay_s * 2 ** (failures - 1)) * (0.5 + random.random() / 2)
+            log.warning("%s failed (attempt %d, retrying in %.1fs with the same token): %s", what, failures, delay, exc)
+            await asyncio.sleep(delay)

@@ -1,0 +1,105 @@
+"""Rows written to the raw ClickHouse tables, one struct per table, encoded as JSONEachRow.
+
+Field order and names match sinks/clickhouse/schema.py; times are float epoch seconds.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Located(msgspec.Struct):
+    precinct_id: str
+    county: str
+    region: str
+    state: str
+
+
+class CanvassRow(msgspec.Struct, frozen=True):
+    event_id: str
+    occurred_at: float
+    received_at: float
+    source_system: str
+    source_record_id: str
+    voter_id: str
+    household_id: str
+    precinct_id: str
+    county: str
+    region: str
+    state: str
+    canvasser_id: str
+    team_id: str
+    turf_id: str
+    list_id: str
+    contact_type: str
+    result: str
+    support_level: int | None
+    responses: list[tuple[str, str]]
+    gps_lat: float | None
+    gps_lon: float | None
+    gps_accuracy_m: float | None
+    kafka_partition: int
+    kafka_offset: int
+
+
+class SignupRow(msgspec.Struct, frozen=True):
+    event_id: str
+    occurred_at: float
+    received_at: float
+    source_system: str
+    source_record_id: str
+    action_type: str
+    email_hash: str
+    phone_hash: str
+    zip5: str
+    birth_year: int | None
+    utm_source: str
+    utm_medium: str
+    utm_campaign: str
+    referrer_code: str
+    refcode: str
+    sms_opt_in: bool | None
+    rsvp_status: str
+    attended: bool | None
+    precinct_id: str
+    county: str
+    region: str
+    state: str
+    geo_resolution: str
+    kafka_partition: int
+    kafka_offset: int
+
+
+class EmailRow(msgspec.Struct, frozen=True):
+    event_id: str
+    occurred_at: float
+    received_at: float
+    source_system: str
+    source_record_id: str
+    kind: str
+    mailing_id: str
+    variant_id: str
+    email_hash: str
+    voter_id: str
+    link_id: str
+    amount_cents: int | None
+    refcode: str
+    precinct_id: str
+    county: str
+    region: str
+    state: str
+    geo_resolution: str
+    kafka_partition: int
+    kafka_offset: int
+
+
+class RejectedRow(msgspec.Struct, frozen=True):
+    source_topic: str
+    kafka_partition: int
+    kafka_offset: int
+    kafka_key: bytes
+    received_at: float
+    reason_code: str
+    reason_text: str
+    event_id: str
+    raw: bytes
