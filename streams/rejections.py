@@ -44,7 +44,7 @@ class Rejected(Exception):
 
 
 _MISSING = re.compile(r"missing required field `([^`]+)`")
-_PATH = re.compile(r"at `([^`]+)`")
+_CONSTRAINT = re.compile(r"Expected `[^`]+` (<=|>=|<|>|of length|matching)")
 
 
 def classify_decode_failure(raw: bytes, error: msgspec.MsgspecError) -> Rejected:
@@ -64,7 +64,11 @@ def classify_decode_failure(raw: bytes, error: msgspec.MsgspecError) -> Rejected
     message = str(error)
     if _MISSING.search(message):
         return Rejected(Reason.MISSING_FIELD, message)
-    if message.startswith("Expected `") or "Expected `" in message:
+    if "timezone component" in message:
+        return Rejected(Reason.INVALID_VALUE, message + " (RFC 3339 times need a zone, e.g. Z)")
+    if _CONSTRAINT.match(message):  # right type, value out of range / too long / wrong pattern
+        return Rejected(Reason.INVALID_VALUE, message)
+    if message.startswith("Expected `"):
         return Rejected(Reason.WRONG_TYPE, message)
     return Rejected(Reason.INVALID_VALUE, message)
 

@@ -30,11 +30,11 @@ class Warehouse:
         return self.topology.database
 
 
-def warehouse_from_dsn(dsn: str, cluster: str | None = None, deduplication_window: int = 10_000) -> Warehouse:
-    database = DEFAULT_DATABASE
-    if not dsn.startswith("chdb:"):
-        path = urlsplit(dsn).path.strip("/")
-        database = path or DEFAULT_DATABASE
+def warehouse_from_dsn(
+    dsn: str, cluster: str | None = None, deduplication_window: int = 10_000, database: str | None = None
+) -> Warehouse:
+    if database is None:
+        database = DEFAULT_DATABASE if dsn.startswith("chdb:") else urlsplit(dsn).path.strip("/") or DEFAULT_DATABASE
     if dsn.startswith("chdb:") and cluster:
         raise ValueError("an embedded chdb:// warehouse cannot be rendered for a cluster")
     return Warehouse(dsn, Topology(database, cluster, deduplication_window))

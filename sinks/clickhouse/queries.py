@@ -1,0 +1,68 @@
+"""Read queries behind the HTTP API, over the metric views of sinks/clickhouse/schema.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from sinks.clickhouse.schema import LEVEL_ID_COLUMN, LEVELS, WINDOWS
+
+MAX_ROWS = 20_000
+READ_ONLY_SETTINGS = {"readonly": 1, "max_execution_time": 30, "max_result_rows": 100_000,
+                      "result_overflow_mode": "throw", "max_memory_usage": 4 << 30}  # fmt: skip
+
+
+class QueryError(ValueError):
+    """A bad query parameter; the message is safe to show to the caller."""
+
+
+@dataclass(frozen=True)
+class MetricsQuery:
+    level: str
+    window: str
+    id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise QueryError(f"level must be one of {list(LEVELS)}, got {self.level!r}")
+        if self.window not in WINDOWS:
+            raise QueryError(f"window must be one of {list(WINDOWS)}, got {self.window!r}")
+        if self.start and self.end and self.start > self.end:
+            raise QueryError("from must not be after to")
+
+    def sql(self) -> tuple[str, dict[str, Any]]:
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        if self.id is not None:
+            where.append(f"{LEVEL_ID_COLUMN[self.level]} = {{id:String}}")
+            params["id"] = self.id
+        if self.start is not None:
+            where.append("window_start >= {start:DateTime64(3, 'UTC')}")
+            params["start"] = self.start
+        if self.end is not None:
+            where.append("window_start < {end:DateTime64(3, 'UTC')}")
+            params["end"] = self.end
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        order = ", ".join((*LEVELS[self.level], "window_start"))
+        sql = f"SELECT * FROM metrics_{self.level}_{self.window} {clause} ORDER BY {order} LIMIT {MAX_ROWS + 1}"
+        return sql, params
+
+
+def fetch_metrics(client: Client, query: MetricsQuery) -> tuple[list[dict[str, Any]], bool]:
+    """Rows as dicts, and whether the result was cut at MAX_ROWS."""
+    sql, params = query.sql()
+    result = client.query(sql, parameters=params)
+    names = result.column_names
+    rows = [dict(zip(names, row, strict=True)) for row in result.result_rows]
+    return rows[:MAX_ROWS], len(rows) > MAX_ROWS
+
+
+def run_read_only(client: Client, sql: str) -> tuple[list[str], list[list[Any]]]:
+    """A statistician's SQL, with ClickHouse's readonly=1 and resource limits."""
+    result = client.query(sql, settings=READ_ONLY_SETTINGS)
+    return list(result.column_names), [list(r) for r in result.result_rows]

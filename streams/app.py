@@ -1,0 +1,213 @@
+"""The Faust application: the frame of a Groundswell worker.
+
+Faust owns the lifecycle (start, signals, clean stop), the web server and timers; the
+high-volume ingest path runs inside it as a service (streams/ingest.py), because Faust's
+per-event agents cost ~90 µs of CPU per event (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import faust
+import mode
+import msgspec
+from clickhouse_connect.driver.client import Client
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from config.geography import Geography
+from config.settings import CONTROL_TOPIC, Settings
+from sinks.clickhouse.client import Warehouse, connect
+from sinks.clickhouse.queries import MetricsQuery, QueryError, fetch_metrics, run_read_only
+from sinks.metrics import PipelineMetrics
+from streams.auth import Principal, TokenAuthority
+from streams.control import ControlDispatcher
+from streams.ingest import IngestLoop
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class WorkerContext:
+    """Everything a worker's services and views share."""
+
+    settings: Settings
+    geography: Geography
+    warehouse: Warehouse
+    auth: TokenAuthority
+    bootstrap: str
+    metrics: PipelineMetrics = field(default_factory=PipelineMetrics)
+    ingest: IngestLoop | None = None
+    control: ControlDispatcher | None = None
+    started_at: float = field(default_factory=time.time)
+    _reads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="groundswell-read")
+    )
+    _local: threading.local = field(default_factory=threading.local)
+
+    def _read_client(self) -> Client:
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = connect(self.warehouse)
+            self._local.client = client
+        return client
+
+    async def read(self, fn: Callable[[Client], T]) -> T:
+        """Run a query on a read thread with that thread's own client (never the writer's)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reads, lambda: fn(self._read_client()))
+
+
+_json = msgspec.json.Encoder()
+
+
+def _json_response(view: View, payload: Any, status: int = 200) -> Response:
+    return view.bytes(_json.encode(payload), content_type="application/json", status=status)
+
+
+def _error(view: View, status: int, message: str) -> Response:
+    return _json_response(view, {"error": message}, status)
+
+
+def _parse_time(name: str, value: str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise QueryError(f"{name} must be an ISO 8601 time, got {value!r}") from None
+    if parsed.tzinfo is None:
+        raise QueryError(f"{name} must include a time zone (e.g. 2026-10-31T00:00:00Z)")
+    return parsed
+
+
+def create_app(ctx: WorkerContext) -> faust.App:
+    settings = ctx.settings
+    app = faust.App(
+        # One consumer group per worker, so that every worker sees every control message.
+        f"groundswell-{settings.worker_id}",
+        broker=f"kafka://{ctx.bootstrap}",
+        autodiscover=False,
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        # The embedded broker completes a group join only after half the session timeout.
+        broker_session_timeout=settings.ingest.session_timeout_ms / 1000,
+        broker_heartbeat_interval=settings.ingest.heartbeat_interval_ms / 1000,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+    )
+
+    ctx.control = ControlDispatcher(ctx.metrics.registry)
+    control = ctx.control
+    control_topic = app.topic(CONTROL_TOPIC, value_serializer="raw", key_serializer="raw")
+
+    # Per-event Faust agent: control messages are rare, and every worker must see every one.
+    @app.agent(control_topic, concurrency=1)
+    async def control_agent(stream: faust.StreamT[bytes]) -> None:
+        async for raw in stream:
+            await control.dispatch(raw)
+
+    @app.service
+    class IngestService(mode.Service):
+        """Runs the batch ingest loop; on stop, flushes and commits what it holds."""
+
+        def __post_init__(self) -> None:
+            self._stopping = asyncio.Event()
+            self._task: asyncio.Task[None] | None = None
+
+        async def on_start(self) -> None:
+            ctx.ingest = IngestLoop(ctx.settings, ctx.geography, ctx.warehouse, ctx.metrics, bootstrap=ctx.bootstrap)
+            await ctx.ingest.start()
+            self._task = asyncio.ensure_future(ctx.ingest.run(self._stopping))
+
+        async def on_stop(self) -> None:
+            self._stopping.set()
+            if self._task is not None:
+                await self._task
+            if ctx.ingest is not None:
+                await ctx.ingest.stop()
+
+    def authorized(request: Request) -> Principal | None:
+        return ctx.auth.authenticate(request.headers.get("Authorization"))
+
+    @app.page("/healthz")
+    async def healthz(view: View, request: Request) -> Response:
+        ingest = ctx.ingest
+        body = {
+            "status": "ok" if ingest is not None else "starting",
+            "uptime_s": round(time.time() - ctx.started_at, 1),
+            "assigned_partitions": len(ingest.stats.assigned) if ingest else 0,
+            "events_accepted": ingest.stats.accepted if ingest else 0,
+            "events_rejected": ingest.stats.rejected if ingest else 0,
+            "consuming": bool(ingest and ingest.stats.assigned),
+            "last_flush_age_s": (
+                round(time.time() - ingest.stats.last_flush_at, 1) if ingest and ingest.stats.last_flush_at else None
+            ),
+        }
+        return _json_response(view, body, 200 if ingest is not None else 503)
+
+    @app.page("/metrics")
+    async def prometheus_metrics(view: View, request: Request) -> Response:
+        if not settings.metrics_public and authorized(request) is None:
+            return _error(view, 401, "a bearer token is required (or set GROUNDSWELL_METRICS_PUBLIC=true)")
+        return view.bytes(generate_latest(ctx.metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/api/v1/metrics")
+    async def api_metrics(view: View, request: Request) -> Response:
+        principal = authorized(request)
+        if principal is None:
+            return _error(view, 401, "missing or invalid bearer token")
+        q = request.query
+        try:
+            query = MetricsQuery(
+                level=q.get("level", "precinct"),
+                window=q.get("window", "1h"),
+                id=q.get("id"),
+                start=_parse_time("from", q.get("from")),
+                end=_parse_time("to", q.get("to")),
+            )
+        except QueryError as exc:
+            return _error(view, 400, str(exc))
+        rows, truncated = await ctx.read(lambda client: fetch_metrics(client, query))
+        return _json_response(
+            view, {"level": query.level, "window": query.window, "rows": rows, "truncated": truncated}
+        )
+
+    @app.page("/api/v1/sql")
+    class SqlView(View):
+        """Read-only SQL for statisticians: ClickHouse enforces readonly=1 and the limits."""
+
+        async def post(self, request: Request) -> Response:
+            principal = authorized(request)
+            if principal is None:
+                return _error(self, 401, "missing or invalid bearer token")
+            if principal.role not in ("admin", "statistician"):
+                return _error(self, 403, f"role {principal.role!r} may not run SQL")
+            try:
+                body = msgspec.json.decode(await request.read())
+                sql = body.get("query") if isinstance(body, dict) else None
+                if not isinstance(sql, str) or not sql.strip():
+                    raise ValueError
+            except (msgspec.DecodeError, ValueError):
+                return _error(self, 400, 'expected a JSON body {"query": "SELECT ..."}')
+            try:
+                columns, rows = await ctx.read(lambda client: run_read_only(client, sql))
+            except Exception as exc:  # ClickHouse's own message: syntax, readonly refusal, limits
+                return _error(self, 400, str(exc).strip().splitlines()[0][:2000])
+            return _json_response(self, {"columns": columns, "rows": rows})
+
+    return app

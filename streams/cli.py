@@ -1,0 +1,251 @@
+"""`groundswell` command line: up, worker, simulate, migrate, sql."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import logging.config
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from config.geography import Geography, GeographyError
+from config.settings import ConfigError, Settings, load_settings
+from streams.broker import BrokerError
+
+log = logging.getLogger("groundswell")
+TOKEN_FILE = "admin-token"
+
+LOGGING_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Faust leaves the root logger at DEBUG, so every internal debug call builds a record.
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {
+        **{name: {"level": "INFO"} for name in ("groundswell", "streams", "sinks", "config")},
+        # kafka-python logs every refused connection while we wait for a broker; we report that ourselves.
+        "kafka": {"level": "CRITICAL"},
+    },
+}
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(**overrides)
+
+
+def _demo_overrides() -> dict[str, Any]:
+    """`up` runs as a demo unless a secret is configured: PII hashes then use a public key."""
+    return {} if os.environ.get("GROUNDSWELL_SECRET") else {"demo": True}
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from sinks.clickhouse.client import connect, warehouse_from_dsn
+    from sinks.clickhouse.migrations import migrate
+
+    settings = _settings(**_demo_overrides())
+    warehouse = warehouse_from_dsn(
+        settings.clickhouse_dsn, settings.clickhouse.cluster, settings.clickhouse.deduplication_window
+    )
+    if warehouse.embedded:
+        Path(settings.clickhouse_dsn.removeprefix("chdb://")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        client = connect(warehouse)
+    except Exception as exc:
+        if warehouse.embedded:
+            raise SystemExit(
+                f"cannot open the embedded warehouse {settings.clickhouse_dsn}: {exc}\n"
+                "Only one process may open it; a running worker migrates it on start."
+            ) from exc
+        raise
+    applied = migrate(client, warehouse, settings.timezone)
+    print(f"applied migrations {applied}" if applied else "schema is up to date")
+    return 0
+
+
+def _token(settings: Settings, generate: bool) -> str:
+    from streams.auth import new_token
+
+    if settings.admin_token is not None:
+        return settings.admin_token.get_secret_value()
+    if not generate:
+        raise ConfigError("GROUNDSWELL_ADMIN_TOKEN is required outside demo mode")
+    token = new_token()
+    path = settings.data_dir / TOKEN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(token + "\n")
+    return token
+
+
+def run_worker(settings: Settings, simulate: list[str] | None) -> int:
+    """Start (if needed) the embedded broker, migrate, then run the Faust worker until signalled."""
+    import faust
+
+    from sinks.clickhouse.client import connect, warehouse_from_dsn
+    from sinks.clickhouse.migrations import migrate
+    from streams.app import WorkerContext, create_app
+    from streams.auth import Principal, TokenAuthority
+    from streams.broker import EmbeddedBroker, ensure_topics
+
+    geography = Geography.from_csv(settings.geography)
+    warehouse = warehouse_from_dsn(
+        settings.clickhouse_dsn, settings.clickhouse.cluster, settings.clickhouse.deduplication_window
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        bootstrap = settings.bootstrap_servers
+        if settings.uses_embedded_broker:
+            broker = EmbeddedBroker(settings.embedded_broker_port, settings.data_dir / "broker.log")
+            broker.start()
+            stack.callback(broker.stop)
+            bootstrap = broker.bootstrap
+            print(f"embedded broker (Tansu, in memory: development and demos only) on {bootstrap}", flush=True)
+        ensure_topics(settings, bootstrap)
+        client = connect(warehouse)
+        applied = migrate(client, warehouse, settings.timezone)
+        client.close()
+        if applied:
+            print(f"applied migrations {applied}", flush=True)
+
+        auth = TokenAuthority()
+        token = _token(settings, generate=settings.demo)
+        auth.register(token, Principal("admin", "admin"))
+        url = f"http://{settings.web_host}:{settings.web_port}"
+        print(f"web: {url}/api/v1/metrics?level=county&window=1h   (Authorization: Bearer <token>)", flush=True)
+        if settings.admin_token is None:
+            print(f"demo admin token: {token}   (also in {settings.data_dir / TOKEN_FILE})", flush=True)
+
+        if simulate is not None:
+            env = {**os.environ, "GROUNDSWELL_KAFKA_URL": f"kafka://{bootstrap}"}
+            # Its own session: Ctrl-C reaches the worker, which stops the simulator after flushing.
+            sim = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "simulate", *simulate], env=env, start_new_session=True
+            )
+            stack.callback(_stop_process, sim)
+
+        ctx = WorkerContext(settings, geography, warehouse, auth, bootstrap)
+        app = create_app(ctx)
+        worker = faust.Worker(
+            app, loglevel="WARNING", quiet=True, logging_config=LOGGING_CONFIG, redirect_stdouts=False
+        )
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exc:
+            return int(exc.code or 0)
+    return 0
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = _settings(**_demo_overrides())
+    simulate = None if args.no_simulate else ["--rate", str(args.rate), "--seed", str(args.seed)]
+    return run_worker(settings, simulate)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    return run_worker(_settings(), None)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from streams.simulation.cli import run_simulate
+
+    settings = _settings(**_demo_overrides())
+    return int(run_simulate(args, settings.bootstrap_servers))
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    settings = _settings(**_demo_overrides())
+    token = args.token or (settings.admin_token.get_secret_value() if settings.admin_token else None)
+    token_path = settings.data_dir / TOKEN_FILE
+    if token is None and token_path.exists():
+        token = token_path.read_text().strip()
+    if token is None:
+        raise SystemExit("no token: pass --token, set GROUNDSWELL_ADMIN_TOKEN, or run `groundswell up` first")
+    url = args.url or f"http://127.0.0.1:{settings.web_port}"
+    request = urllib.request.Request(
+        f"{url}/api/v1/sql",
+        data=json.dumps({"query": args.query}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
+        print(f"error {exc.code}: {detail}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as exc:
+        print(f"cannot reach the worker at {url}: {exc.reason} (is `groundswell up` running?)", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(body, default=str))
+    else:
+        print("\t".join(body["columns"]))
+        for row in body["rows"]:
+            print("\t".join("" if v is None else str(v) for v in row))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="groundswell", description="Real-time analytics for campaigns.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="embedded broker + worker + web + simulated campaign (development/demo)")
+    up.add_argument("--no-simulate", action="store_true", help="do not start the simulated campaign")
+    up.add_argument("--rate", type=float, default=200.0, help="simulated events per second (default 200)")
+    up.add_argument("--seed", type=int, default=42, help="simulation seed")
+    up.set_defaults(func=cmd_up)
+
+    worker = sub.add_parser("worker", help="run a worker (consumes Kafka, writes ClickHouse, serves HTTP)")
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the ClickHouse schema (idempotent)")
+    migrate.set_defaults(func=cmd_migrate)
+
+    simulate = sub.add_parser("simulate", help="produce a simulated campaign to Kafka")
+    from streams.simulation.cli import add_simulate_arguments
+
+    add_simulate_arguments(simulate)
+    simulate.set_defaults(func=cmd_simulate)
+
+    sql = sub.add_parser("sql", help="run a read-only SQL query against a running worker")
+    sql.add_argument("query", help="a SELECT statement")
+    sql.add_argument("--format", choices=("tsv", "json"), default="tsv")
+    sql.add_argument("--token", help="bearer token (default: GROUNDSWELL_ADMIN_TOKEN or the demo token file)")
+    sql.add_argument("--url", help="worker URL (default http://127.0.0.1:$GROUNDSWELL_WEB_PORT)")
+    sql.set_defaults(func=cmd_sql)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.config.dictConfig(LOGGING_CONFIG)
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, GeographyError, BrokerError) as exc:
+        print(f"groundswell: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
