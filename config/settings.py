@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,8 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     metrics_public: bool = False
     embedded_broker_port: int = Field(default=9092, ge=1, le=65535)
-    worker_id: str = "worker-1"
+    # Names this worker's Faust consumer group: unique per worker so each sees every control message.
+    worker_id: str = Field(default_factory=lambda: socket.gethostname() or "worker-1", min_length=1)
     topics: dict[str, TopicSettings] = Field(default_factory=dict)
     ingest: IngestSettings = IngestSettings()
     clickhouse: ClickHouseSettings = ClickHouseSettings()

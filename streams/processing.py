@@ -108,7 +108,7 @@ class EventProcessor:
                     raise Rejected(Reason.OVERSIZE, f"{len(raw)} bytes exceeds the limit of {self._max_bytes}")
                 try:
                     event = decode(raw)
-                except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
                     raise classify_decode_failure(raw, exc) from None
                 occurred = event.occurred_at.timestamp()
                 self._check_envelope(event, occurred, latest_allowed)
@@ -167,7 +167,7 @@ class EventProcessor:
             ev.voter_id or "", ev.household_id or "", geo.precinct_id, geo.county, geo.region, geo.state,
             ev.canvasser_id or "", ev.team_id or "", ev.turf_id or "", ev.list_id or "",
             ev.contact_type, ev.result, ev.support_level,
-            [(r.question, r.answer) for r in ev.responses] if ev.responses else [],
+            ev.responses or [],
             gps.lat if gps else None, gps.lon if gps else None, gps.accuracy_m if gps else None,
             record.partition, record.offset,
         )  # fmt: skip

@@ -47,11 +47,11 @@ _MISSING = re.compile(r"missing required field `([^`]+)`")
 _CONSTRAINT = re.compile(r"Expected `[^`]+` (<=|>=|<|>|of length|matching)")
 
 
-def classify_decode_failure(raw: bytes, error: msgspec.MsgspecError) -> Rejected:
+def classify_decode_failure(raw: bytes, error: Exception) -> Rejected:
     """Turn a failed typed decode into the most specific reason we can name."""
     try:
         generic: Any = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return Rejected(Reason.INVALID_JSON, f"not valid UTF-8 JSON: {exc}")
     if not isinstance(generic, dict):
         return Rejected(Reason.NOT_OBJECT, f"expected a JSON object, got {type(generic).__name__}")
@@ -77,7 +77,7 @@ def event_id_of(raw: bytes) -> str:
     """Best-effort event_id of a rejected message, for searching the rejected_events table."""
     try:
         generic = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return ""
     if isinstance(generic, dict):
         value = generic.get("event_id")

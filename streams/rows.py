@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import msgspec
 
+from streams.events import Response
+
 
 class Located(msgspec.Struct):
     precinct_id: str
@@ -34,7 +36,7 @@ class CanvassRow(msgspec.Struct, frozen=True):
     contact_type: str
     result: str
     support_level: int | None
-    responses: list[tuple[str, str]]
+    responses: list[Response]  # objects: ClickHouse reads named tuples from JSON objects
     gps_lat: float | None
     gps_lon: float | None
     gps_accuracy_m: float | None

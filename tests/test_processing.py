@@ -64,6 +64,7 @@ def enc(event: dict[str, Any]) -> bytes:
 CANVASS_CASES = [
     (b"{not json", "invalid_json"),
     (b"\xff\xfe{}", "invalid_json"),
+    (b'{"event_id": "\xf1\x80"}', "invalid_json"),  # invalid UTF-8 inside a string
     (b"[1, 2]", "not_object"),
     (enc(knock(event_id=...)), "missing_field"),
     (enc(knock(support_level="2")), "wrong_type"),
@@ -108,7 +109,7 @@ def test_canvass_row_fields() -> None:
     row = rows[0]
     assert isinstance(row, CanvassRow)
     assert (row.precinct_id, row.county, row.region, row.state) == ("P1", "Cook", "North", "IL")
-    assert row.support_level == 2 and row.responses == [("top_issue", "health")]
+    assert row.support_level == 2 and [(r.question, r.answer) for r in row.responses] == [("top_issue", "health")]
     assert row.event_id == event["event_id"] and row.kafka_offset == 0
 
 

@@ -7,11 +7,11 @@ import uuid
 import msgspec
 from clickhouse_connect.driver.client import Client
 
+from sinks.clickhouse.client import Warehouse
 from sinks.clickhouse.migrations import MigrationDrift, migrate
 from sinks.clickhouse.schema import RAW_CANVASS, aggregate_table, aggregate_view
 from sinks.clickhouse.tables import Topology
 from sinks.clickhouse.writer import RawBatchWriter
-from sinks.clickhouse.client import Warehouse
 from streams.rows import CanvassRow, RejectedRow
 
 T0 = 1_793_100_000.0

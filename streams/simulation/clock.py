@@ -18,12 +18,18 @@ from zoneinfo import ZoneInfo
 DEFAULT_TIMEZONE = "America/New_York"
 DAY = 86_400.0
 FIELD_HOURS = (10.0, 20.0)  # local hours when replayed canvassing happens
+END_MARGIN_S = 60.0
 
 
 class Clock(Protocol):
     @property
     def diurnal(self) -> bool:
         """True: activity follows local time of day (canvass 10:00-20:00); False: all hours."""
+        ...
+
+    @property
+    def device_lag(self) -> bool:
+        """True: `occurred` subtracts the device's lag (so the generator must draw one)."""
         ...
 
     def begin(self) -> float:
@@ -50,14 +56,14 @@ class Clock(Protocol):
         """The timeline instant hour hours into the given day."""
         ...
 
-    def local_hour(self, sim_time: float) -> float:
-        ...
+    def local_hour(self, sim_time: float) -> float: ...
 
 
 class LiveClock:
     """Event time = the wall clock when the event is generated, minus a small device lag."""
 
     diurnal = False
+    device_lag = True
 
     def __init__(self, now: Callable[[], float] = time.time) -> None:
         self._now = now
@@ -88,6 +94,7 @@ class ReplayClock:
     """Event time = the simulated time: `days` days from `start`, never past the wall clock."""
 
     diurnal = True
+    device_lag = False  # event time is the simulated time itself
 
     def __init__(
         self,
@@ -118,8 +125,9 @@ class ReplayClock:
         return self._start
 
     def end(self) -> float | None:
-        # Clamp to the wall clock: a replay never invents events in the future.
-        return min(self._start + self._days * DAY, self._now())
+        # Clamp to the wall clock, with a margin for events stamped seconds after their handler runs
+        # (the next voter at a door, the rest of a send batch): a replay never invents future events.
+        return min(self._start + self._days * DAY, self._now() - END_MARGIN_S)
 
     def occurred(self, sim_time: float, lag: float) -> float:
         return sim_time

@@ -153,11 +153,12 @@ class Malformer:
             obj["person"]["phone"] = None
         elif kind == "event_type_mismatch":
             obj["event_type"] = rng.choice([t for t in EVENT_TOPICS if t != topic])
-        return SimEvent(topic, key, value if value is not None else msgspec.json.encode(obj), MALFORMED_KINDS[kind].value)
+        if value is None:
+            value = msgspec.json.encode(obj)
+        return SimEvent(topic, key, value, MALFORMED_KINDS[kind].value)
 
     def _unknown_precinct(self) -> str:
         while True:
             candidate = f"P{self._rng.randrange(10_000, 100_000)}"
             if candidate not in self._known:
                 return candidate
-

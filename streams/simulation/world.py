@@ -74,6 +74,16 @@ class Precinct:
     urbanicity: float
 
 
+@dataclass(frozen=True, slots=True)
+class Voter:
+    voter_id: str
+    household_id: str
+    precinct_id: str
+    birth_year: int
+    party: str
+    support: float  # latent: the probability of answering 1-2 when asked
+
+
 @dataclass(frozen=True)
 class TrueSupportModel:
     """The generating model of support; `features` names the columns of `World.features()`."""
@@ -139,13 +149,21 @@ class World:
     def household_id(index: int) -> str:
         return f"H{index + 1:07d}"
 
+    def voter(self, index: int) -> Voter:
+        household = int(self.voter_household[index])
+        return Voter(
+            self.voter_id(index),
+            self.household_id(household),
+            self.precincts[int(self.voter_precinct[index])].precinct_id,
+            int(self.birth_year[index]),
+            PARTIES[int(self.party[index])],
+            float(self.support[index]),
+        )
+
     def voter_email(self, index: int) -> str:
         given = GIVEN_NAMES[int(self.given_name[index])].lower()
         family = FAMILY_NAMES[int(self.family_name[index])].lower()
         return f"{given}.{family}.{index + 1}@{_EMAIL_DOMAINS[index % len(_EMAIL_DOMAINS)]}"
-
-    def party_of(self, index: int) -> str:
-        return PARTIES[int(self.party[index])]
 
     def features(self) -> FloatArray:
         """The design matrix of the true model, columns in `true_model.features` order."""
