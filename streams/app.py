@@ -49,6 +49,8 @@ class WorkerContext:
     metrics: PipelineMetrics = field(default_factory=PipelineMetrics)
     ingest: IngestLoop | None = None
     control: ControlDispatcher | None = None
+    # Run first when the worker stops (e.g. stop the demo simulator so the worker can drain it).
+    before_stop: list[Callable[[], None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     _reads: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="groundswell-read")
@@ -135,6 +137,8 @@ def create_app(ctx: WorkerContext) -> faust.App:
             self._task = asyncio.ensure_future(ctx.ingest.run(self._stopping))
 
         async def on_stop(self) -> None:
+            for hook in ctx.before_stop:
+                await asyncio.to_thread(hook)
             self._stopping.set()
             if self._task is not None:
                 await self._task

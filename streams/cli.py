@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -124,15 +125,17 @@ def run_worker(settings: Settings, simulate: list[str] | None) -> int:
         if settings.admin_token is None:
             print(f"demo admin token: {token}   (also in {settings.data_dir / TOKEN_FILE})", flush=True)
 
+        ctx = WorkerContext(settings, geography, warehouse, auth, bootstrap)
         if simulate is not None:
             env = {**os.environ, "GROUNDSWELL_KAFKA_URL": f"kafka://{bootstrap}"}
-            # Its own session: Ctrl-C reaches the worker, which stops the simulator after flushing.
+            # Its own session: Ctrl-C reaches the worker, which stops the simulator first and then
+            # drains what it produced, so nothing produced is left behind in the in-memory broker.
             sim = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli", "simulate", *simulate], env=env, start_new_session=True
             )
+            ctx.before_stop.append(partial(_stop_process, sim))
             stack.callback(_stop_process, sim)
 
-        ctx = WorkerContext(settings, geography, warehouse, auth, bootstrap)
         app = create_app(ctx)
         worker = faust.Worker(
             app, loglevel="WARNING", quiet=True, logging_config=LOGGING_CONFIG, redirect_stdouts=False
@@ -155,7 +158,10 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     settings = _settings(**_demo_overrides())
-    simulate = None if args.no_simulate else ["--rate", str(args.rate), "--seed", str(args.seed)]
+    simulate = None
+    if not args.no_simulate:
+        # A random seed unless given: a fixed one would re-send the same event_ids on every run.
+        simulate = ["--rate", str(args.rate), *(["--seed", str(args.seed)] if args.seed is not None else [])]
     return run_worker(settings, simulate)
 
 
@@ -211,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="embedded broker + worker + web + simulated campaign (development/demo)")
     up.add_argument("--no-simulate", action="store_true", help="do not start the simulated campaign")
     up.add_argument("--rate", type=float, default=200.0, help="simulated events per second (default 200)")
-    up.add_argument("--seed", type=int, default=42, help="simulation seed")
+    up.add_argument("--seed", type=int, default=None, help="simulation seed (default: random)")
     up.set_defaults(func=cmd_up)
 
     worker = sub.add_parser("worker", help="run a worker (consumes Kafka, writes ClickHouse, serves HTTP)")

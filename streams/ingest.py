@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord  # of bytes keys and values
 T = TypeVar("T")
 
+# On stop, keep consuming until a fetch comes back empty, for at most this long.
+DRAIN_SECONDS = 5.0
 # The process exit code when the sink cannot go on: exit before any commit, let the supervisor restart.
 EXIT_SINK_FAILED = 70
 
@@ -153,12 +155,17 @@ class IngestLoop:
             self._executor.shutdown(wait=True)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Consume until `stopping` is set. A sink that cannot go on exits the process before committing."""
+        """Consume until `stopping` is set, then drain briefly; a sink that cannot go on exits before committing."""
         assert self._consumer is not None
         poll_ms = max(1, min(self._ingest.batch_max_wait_ms // 2, 100))
+        drain_deadline: float | None = None
         try:
-            while not stopping.is_set():
+            while True:
+                if stopping.is_set() and drain_deadline is None:
+                    drain_deadline = time.monotonic() + DRAIN_SECONDS
                 fetched = await self._consumer.getmany(timeout_ms=poll_ms, max_records=self._ingest.batch_max_rows)
+                if drain_deadline is not None and (not fetched or time.monotonic() > drain_deadline):
+                    break  # stopping: what was fetched before is flushed by stop()
                 async with self._lock:
                     now = time.monotonic()
                     for tp, records in fetched.items():
