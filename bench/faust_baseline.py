@@ -59,7 +59,7 @@ def main() -> None:
 
     app = faust.App(
         "bench-faust-baseline", broker=f"kafka://{args.bootstrap}", store="memory://", web_enabled=False,
-        datadir=str(args.data_dir / "faust"), broker_session_timeout=6.0, broker_heartbeat_interval=1.0,
+        datadir=str(args.data_dir / "faust"), broker_session_timeout=3.0, broker_heartbeat_interval=1.0,
         topic_disable_leader=True, topic_allow_declare=False,
     )  # fmt: skip
     topic = app.topic(*EVENT_TOPICS, value_serializer="raw", key_serializer="raw")

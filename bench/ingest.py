@@ -56,6 +56,8 @@ def worker_env(bootstrap: str, data_dir: Path, port: int, group: str) -> dict[st
         "GROUNDSWELL_WEB_PORT": str(port),
         "GROUNDSWELL_INGEST__CONSUMER_GROUP": group,
         "GROUNDSWELL_WORKER_ID": group,
+        # What `groundswell up` uses with the embedded broker (IngestSettings.session_timeout).
+        "GROUNDSWELL_INGEST__SESSION_TIMEOUT_MS": "3000",
     }
 
 

@@ -51,8 +51,9 @@ class IngestSettings(BaseModel):
     batch_max_wait_ms: int = Field(default=200, ge=1, le=60_000)
     # The broker holds a fetch this long when there is no data: a latency floor.
     fetch_max_wait_ms: int = Field(default=50, ge=0, le=5_000)
-    # The embedded broker completes a group join only after half the session timeout.
-    session_timeout_ms: int = Field(default=6_000, ge=1_000, le=300_000)
+    # Unset: 3 s on the embedded broker (which completes a group join only after half the session
+    # timeout, so this is start-up time) and 10 s on Kafka (whose brokers refuse less than 6 s).
+    session_timeout_ms: int | None = Field(default=None, ge=1_000, le=300_000)
     heartbeat_interval_ms: int = Field(default=1_000, ge=100, le=60_000)
     max_partition_fetch_bytes: int = Field(default=8 << 20, ge=64 << 10)
     # event_ids remembered per partition to reject re-sent events (bounded memory).
@@ -63,9 +64,14 @@ class IngestSettings(BaseModel):
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> IngestSettings:
-        if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
+        if self.session_timeout_ms is not None and self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
             raise ValueError("ingest.heartbeat_interval_ms must be at most a third of ingest.session_timeout_ms")
         return self
+
+    def session_timeout(self, embedded_broker: bool) -> int:
+        if self.session_timeout_ms is not None:
+            return self.session_timeout_ms
+        return 3_000 if embedded_broker else 10_000
 
 
 class ClickHouseSettings(BaseModel):

@@ -107,8 +107,9 @@ def create_app(ctx: WorkerContext) -> faust.App:
         web_port=settings.web_port,
         web_in_thread=False,
         # The embedded broker completes a group join only after half the session timeout.
-        broker_session_timeout=settings.ingest.session_timeout_ms / 1000,
+        broker_session_timeout=settings.ingest.session_timeout(settings.uses_embedded_broker) / 1000,
         broker_heartbeat_interval=settings.ingest.heartbeat_interval_ms / 1000,
+        broker_rebalance_timeout=settings.ingest.session_timeout(settings.uses_embedded_broker) / 1000,
         topic_allow_declare=False,
         topic_disable_leader=True,
     )
@@ -123,7 +124,6 @@ def create_app(ctx: WorkerContext) -> faust.App:
         async for raw in stream:
             await control.dispatch(raw)
 
-    @app.service
     class IngestService(mode.Service):
         """Runs the batch ingest loop; on stop, flushes and commits what it holds."""
 
@@ -144,6 +144,10 @@ def create_app(ctx: WorkerContext) -> faust.App:
                 await self._task
             if ctx.ingest is not None:
                 await ctx.ingest.stop()
+
+    # A direct dependency of the app, not an @app.service: those start only after Faust's own
+    # consumer group has joined, and ingest must not wait for the control agent's group.
+    app.add_dependency(IngestService())
 
     def authorized(request: Request) -> Principal | None:
         return ctx.auth.authenticate(request.headers.get("Authorization"))

@@ -91,8 +91,7 @@ def run_worker(settings: Settings, simulate: list[str] | None) -> int:
     """Start (if needed) the embedded broker, migrate, then run the Faust worker until signalled."""
     import faust
 
-    from sinks.clickhouse.client import connect, warehouse_from_dsn
-    from sinks.clickhouse.migrations import migrate
+    from sinks.clickhouse.client import warehouse_from_dsn
     from streams.app import WorkerContext, create_app
     from streams.auth import Principal, TokenAuthority
     from streams.broker import EmbeddedBroker, ensure_topics
@@ -111,11 +110,7 @@ def run_worker(settings: Settings, simulate: list[str] | None) -> int:
             bootstrap = broker.bootstrap
             print(f"embedded broker (Tansu, in memory: development and demos only) on {bootstrap}", flush=True)
         ensure_topics(settings, bootstrap)
-        client = connect(warehouse)
-        applied = migrate(client, warehouse, settings.timezone)
-        client.close()
-        if applied:
-            print(f"applied migrations {applied}", flush=True)
+        # The ingest service migrates the warehouse itself, while its consumer joins the group.
 
         auth = TokenAuthority()
         token = _token(settings, generate=settings.demo)

@@ -27,6 +27,7 @@ from config.geography import Geography
 from config.settings import DLQ_TOPIC, EVENT_TOPICS, Settings
 from sinks.clickhouse.batch_state import ClickHouseBatchStateStore
 from sinks.clickhouse.client import Warehouse, connect
+from sinks.clickhouse.migrations import migrate
 from sinks.clickhouse.schema import RAW_TABLES
 from sinks.clickhouse.writer import RawBatchWriter
 from sinks.exactly_once import (
@@ -108,7 +109,7 @@ class IngestLoop:
         self._producer: AIOKafkaProducer | None = None
         self._store: ClickHouseBatchStateStore | None = None
         self._writer: RawBatchWriter | None = None
-        self._dlq_pending: list[RejectedRow] = []
+        self._warehouse_ready: asyncio.Future[None] | None = None
         self.stats = IngestStats()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -119,9 +120,9 @@ class IngestLoop:
             raise RuntimeError(f"Kafka at {self._bootstrap} did not answer")
         # Marks and tokens name the cluster: a recreated (e.g. embedded, in-memory) log starts clean.
         self._group = f"{self._ingest.consumer_group}@{log_id}"
-        client = await self._in_writer(connect, self._warehouse)
-        self._store = ClickHouseBatchStateStore(client, self._warehouse)
-        self._writer = RawBatchWriter(client, self._warehouse)
+        # The warehouse is opened and migrated while the consumer joins its group (a join takes
+        # seconds); partition assignment waits for it.
+        self._warehouse_ready = asyncio.ensure_future(self._in_writer(self._open_warehouse))
         self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", linger_ms=5)
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
@@ -133,13 +134,24 @@ class IngestLoop:
             fetch_max_wait_ms=self._ingest.fetch_max_wait_ms,
             max_partition_fetch_bytes=self._ingest.max_partition_fetch_bytes,
             fetch_max_bytes=max(64 << 20, self._ingest.max_partition_fetch_bytes),
-            session_timeout_ms=self._ingest.session_timeout_ms,
+            session_timeout_ms=self._ingest.session_timeout(self._settings.uses_embedded_broker),
             heartbeat_interval_ms=self._ingest.heartbeat_interval_ms,
-            rebalance_timeout_ms=max(self._ingest.session_timeout_ms, 10_000),
+            rebalance_timeout_ms=max(self._ingest.session_timeout(self._settings.uses_embedded_broker), 10_000),
             max_poll_records=self._ingest.batch_max_rows,
         )
         self._consumer.subscribe(list(EVENT_TOPICS), listener=_Rebalance(self))
         await self._consumer.start()
+        await self._warehouse_ready
+        log.info("ingest consumer started for group %s", self._group)
+
+    def _open_warehouse(self) -> None:
+        """In the writer thread: the writer's own client, the schema, the mark store."""
+        client = connect(self._warehouse)
+        applied = migrate(client, self._warehouse, self._settings.timezone)
+        if applied:
+            log.info("applied migrations %s", applied)
+        self._store = ClickHouseBatchStateStore(client, self._warehouse)
+        self._writer = RawBatchWriter(client, self._warehouse)
 
     async def stop(self) -> None:
         """Flush what is buffered, commit it, and leave the group."""
@@ -213,6 +225,8 @@ class IngestLoop:
     # --- rebalancing -------------------------------------------------------------------------
 
     async def on_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        assert self._warehouse_ready is not None
+        await self._warehouse_ready
         assert self._consumer is not None and self._store is not None
         keys = [PartitionKey(tp.topic, tp.partition) for tp in assigned]
         async with self._lock:
@@ -234,6 +248,7 @@ class IngestLoop:
                 self._partitions[key] = _PartitionState(buffer, windows[key])
             self.stats.assigned = set(self._partitions)
             self._metrics.assigned.set(len(self._partitions))
+        log.info("assigned %d partitions (%d resumed from marks)", len(keys), len(marks))
 
     async def on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         # Unflushed records are simply dropped: they were never marked or committed, so the next

@@ -57,6 +57,8 @@ class WorkerProcess:
             "GROUNDSWELL_SECRET": "test-secret-0123456789abcdef",
             "GROUNDSWELL_ADMIN_TOKEN": TOKEN,
             "GROUNDSWELL_WEB_PORT": str(self.port),
+            # The broker is the embedded one: use its session timeout (see IngestSettings).
+            "GROUNDSWELL_INGEST__SESSION_TIMEOUT_MS": "3000",
             **({"GROUNDSWELL_GEOGRAPHY": str(self.geography)} if self.geography else {}),
             **(self.extra_env or {}),
         }

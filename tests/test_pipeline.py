@@ -186,7 +186,7 @@ def test_rewound_offsets_are_not_counted_twice(
 async def rewind_group(bootstrap: str, group: str) -> set[Any]:
     consumer = AIOKafkaConsumer(
         *EVENT_TOPICS, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-        session_timeout_ms=6000, heartbeat_interval_ms=1000,
+        session_timeout_ms=3000, heartbeat_interval_ms=1000,
     )  # fmt: skip
     await consumer.start()
     try:
