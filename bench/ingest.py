@@ -28,10 +28,11 @@ from typing import Any
 
 import clickhouse_connect
 
-from streams.broker import EmbeddedBroker
+from config.settings import load_settings
+from streams.broker import EmbeddedBroker, ensure_topics
 from streams.simulation.campaign import CampaignGenerator
 from streams.simulation.clock import LiveClock, ReplayClock
-from streams.simulation.producer import ensure_topics, produce
+from streams.simulation.producer import produce
 from streams.simulation.world import build_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,7 +168,7 @@ def main() -> None:
     world = build_world(42)  # the default geography the worker loads
     results: dict[str, Any] = {"events": args.events}
     with EmbeddedBroker(free_port(), work / "broker.log") as broker:
-        asyncio.run(ensure_topics(broker.bootstrap))
+        ensure_topics(load_settings(demo=True), broker.bootstrap)  # as the worker would, from the settings
         clock = ReplayClock.ending_now(days=30)
         events = itertools.islice(CampaignGenerator(world, seed=7, malformed_share=0.01, clock=clock), args.events)
         stats = asyncio.run(produce_events(broker.bootstrap, events, None))

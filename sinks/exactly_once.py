@@ -62,6 +62,10 @@ class HasOffset(Protocol):
 R = TypeVar("R", bound=HasOffset)
 
 
+# How much longer a partition with a backlog waits to fill its batch.
+BACKLOG_WAIT_FACTOR = 5
+
+
 class OffsetGap(RuntimeError):
     """Records needed to rebuild an unconfirmed batch are gone (retention, or offsets moved by hand)."""
 
@@ -131,8 +135,12 @@ class PartitionBuffer(Generic[R]):
         if self.pending and self.opened_at is None:
             self.opened_at = now
 
-    def take(self, now: float, force: bool = False) -> Batch[R] | None:
-        """The next batch if one is due. A replay batch is due only once it is complete, whatever `force`."""
+    def take(self, now: float, force: bool = False, behind: bool = False) -> Batch[R] | None:
+        """The next batch if one is due. A replay batch is due only once it is complete, whatever `force`.
+
+        `behind`: the partition has a backlog, so freshness is already lost; waiting longer for a
+        bigger batch makes the catch-up faster (one insert costs milliseconds whatever its size).
+        """
         if not self.pending:
             return None
         if self.plan.replay is not None:
@@ -147,7 +155,7 @@ class PartitionBuffer(Generic[R]):
             return self._cut(cut, now)
         due = force or len(self.pending) >= self.max_rows
         if not due and self.opened_at is not None:
-            due = now - self.opened_at >= self.max_wait_s
+            due = now - self.opened_at >= self.max_wait_s * (BACKLOG_WAIT_FACTOR if behind else 1)
         return self._cut(min(len(self.pending), self.max_rows), now) if due else None
 
     def _cut(self, count: int, now: float) -> Batch[R]:

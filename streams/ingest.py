@@ -199,8 +199,9 @@ class IngestLoop:
     async def _flush(self, force: bool) -> None:
         now = time.monotonic()
         batches = []
-        for state in self._partitions.values():
-            while (batch := state.buffer.take(now, force=force)) is not None:
+        for key, state in self._partitions.items():
+            behind = self._backlog(key, state.buffer) > self._ingest.batch_max_rows // 10
+            while (batch := state.buffer.take(now, force=force, behind=behind)) is not None:
                 batches.append(batch)
                 if not force:
                     break
@@ -214,13 +215,17 @@ class IngestLoop:
     async def _in_writer(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
 
-    def _update_lag(self) -> None:
+    def _backlog(self, key: PartitionKey, buffer: PartitionBuffer[Record]) -> int:
+        """Records in Kafka beyond what this worker has fetched (0 when unknown)."""
         assert self._consumer is not None
+        highwater = self._consumer.highwater(TopicPartition(key.topic, key.partition))
+        if highwater is None or buffer.next_offset is None:
+            return 0
+        return max(0, int(highwater) - buffer.next_offset)
+
+    def _update_lag(self) -> None:
         for key, state in self._partitions.items():
-            highwater = self._consumer.highwater(TopicPartition(key.topic, key.partition))
-            if highwater is not None and state.buffer.next_offset is not None:
-                lag = max(0, highwater - state.buffer.next_offset)
-                self._metrics.lag.labels(key.topic, str(key.partition)).set(lag)
+            self._metrics.lag.labels(key.topic, str(key.partition)).set(self._backlog(key, state.buffer))
 
     # --- rebalancing -------------------------------------------------------------------------
 

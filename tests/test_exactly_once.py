@@ -117,3 +117,10 @@ async def test_retry_gives_up_with_fatal_error() -> None:
     with pytest.raises(FatalSinkError):
         await retry_same_token(always_fails, "insert", limit=2, base_delay_s=0.001)
     assert attempts == 3
+
+
+def test_a_partition_with_a_backlog_waits_longer_for_a_fuller_batch() -> None:
+    buffer = PartitionBuffer[Rec](KEY, resume_plan(None), max_rows=1000, max_wait_s=0.2)
+    buffer.add(recs(0, 99), now=0.0)
+    assert buffer.take(now=0.3, behind=True) is None
+    assert buffer.take(now=0.3, behind=False) is not None

@@ -9,7 +9,7 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.clickhouse.client import Warehouse
 from sinks.clickhouse.migrations import MigrationDrift, migrate
-from sinks.clickhouse.schema import RAW_CANVASS, aggregate_table, aggregate_view
+from sinks.clickhouse.schema import RAW_CANVASS, aggregate_table, aggregate_view, rollup_view
 from sinks.clickhouse.tables import Topology
 from sinks.clickhouse.writer import RawBatchWriter
 from streams.rows import CanvassRow, RejectedRow
@@ -32,7 +32,7 @@ def test_migrations_run_twice_change_nothing(client: Client, warehouse: Warehous
     assert schema_snapshot(client, warehouse) == before
     assert client.query(f"SELECT count() FROM {warehouse.database}.schema_migrations").result_rows == [(1,)]
     tables = {name for name, _ in before}
-    assert {"raw_canvass", "agg_precinct_1d", "mv_raw_email_15m", "metrics_state_1h", "rejected_events"} <= tables
+    assert {"raw_canvass", "agg_precinct_1d", "mv_raw_email_15m", "mv_agg_precinct_15m_1d", "metrics_state_1h", "rejected_events"} <= tables
     # every insert target carries a deduplication window, materialized-view targets included
     for name, ddl in before:
         if "MergeTree" in ddl:
@@ -101,7 +101,9 @@ def test_cluster_rendering() -> None:
     assert "ENGINE = Distributed(gs_cluster, campaign, raw_canvass_local, rand())" in distributed
     agg = aggregate_table("1h", "UTC").render(topo)[0]
     assert "ReplicatedAggregatingMergeTree(" in agg
-    view = aggregate_view("raw_canvass", "1h", "UTC").render(topo)[0]
-    assert "TO campaign.agg_precinct_1h_local" in view and "FROM campaign.raw_canvass_local" in view
+    view = aggregate_view("raw_canvass", "UTC").render(topo)[0]
+    assert "TO campaign.agg_precinct_15m_local" in view and "FROM campaign.raw_canvass_local" in view
+    rollup = rollup_view("1d", "UTC").render(topo)[0]
+    assert "TO campaign.agg_precinct_1d_local" in rollup and "FROM campaign.agg_precinct_15m_local" in rollup
     single = RAW_CANVASS.render(Topology("campaign", None, 1000))
     assert len(single) == 1 and "ENGINE = MergeTree()" in single[0] and "ON CLUSTER" not in single[0]

@@ -42,8 +42,10 @@ def _ingest_spine(topo: Topology, timezone: str) -> list[str]:
         statements += table.render(topo)
     for window in schema.WINDOWS:
         statements += schema.aggregate_table(window, timezone).render(topo)
-        for raw in schema.RAW_TABLES.values():
-            statements += schema.aggregate_view(raw.name, window, timezone).render(topo)
+    for raw in schema.RAW_TABLES.values():
+        statements += schema.aggregate_view(raw.name, timezone).render(topo)
+    for window in ("1h", "1d"):
+        statements += schema.rollup_view(window, timezone).render(topo)
     for level in schema.LEVELS:
         for window in schema.WINDOWS:
             statements += schema.metrics_view(level, window).render(topo)

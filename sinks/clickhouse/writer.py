@@ -21,6 +21,8 @@ EXACTLY_ONCE_SETTINGS = {
     "deduplicate_blocks_in_dependent_materialized_views": 1,
     "async_insert": 0,
 }
+# Serial JSON parsing was faster for our batch sizes on 2 cores (docs/benchmarks.md).
+RAW_INSERT_SETTINGS = {**EXACTLY_ONCE_SETTINGS, "input_format_parallel_parsing": 0}
 REJECTED_COLUMNS = list(RejectedRow.__struct_fields__)
 
 
@@ -46,7 +48,7 @@ class RawBatchWriter:
                 self._table(table),
                 None,
                 json_lines,
-                settings={**EXACTLY_ONCE_SETTINGS, "insert_deduplication_token": token},
+                settings={**RAW_INSERT_SETTINGS, "insert_deduplication_token": token},
                 fmt="JSONEachRow",
             )
         if rejected:
