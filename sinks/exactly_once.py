@@ -16,12 +16,13 @@ This module knows neither Kafka clients nor Faust: records only need an `offset`
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
@@ -165,18 +166,6 @@ class PartitionBuffer(Generic[R]):
         return batch
 
 
-class CycleSteps(Protocol[R]):
-    """What one flush cycle does, in this order; any step may raise (and the cycle then stops)."""
-
-    async def mark(self, marks: dict[PartitionKey, BatchMark]) -> None: ...
-
-    async def write(self, batch: Batch[R], token: str) -> None: ...
-
-    async def publish_rejections(self) -> None: ...
-
-    async def commit(self, offsets: dict[PartitionKey, int]) -> None: ...
-
-
 @dataclass
 class MarkVersions:
     """The mark version per partition, increasing, so the newest mark wins in the store."""
@@ -188,39 +177,91 @@ class MarkVersions:
         return self.versions[key]
 
 
-async def flush_cycle(group: str, batches: Sequence[Batch[R]], steps: CycleSteps[R], versions: MarkVersions) -> None:
-    """BEFORE marks → inserts (each retried under its token inside `write`) → DLQ → AFTER marks → commit."""
-    if not batches:
-        return
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class PreparedBatch(Generic[P]):
+    """A batch's offsets and what will be inserted for it (validated rows, rejections, ...)."""
+
+    key: PartitionKey
+    first: int
+    last: int
+    payload: P
+
+    def token(self, group: str) -> str:
+        return f"{group}/{self.key.topic}/{self.key.partition}/{self.first}-{self.last}"
+
+
+class CycleSink(Protocol[P]):
+    """The blocking operations of a flush cycle. Both raise on failure and may be retried as they are."""
+
+    def save_marks(self, group: str, marks: dict[PartitionKey, BatchMark]) -> None: ...
+
+    def insert(self, batch: PreparedBatch[P], token: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    offsets: dict[PartitionKey, int]  # what may now be committed to Kafka
+    insert_seconds: dict[PartitionKey, float]
+
+
+def plan_marks(
+    batches: Sequence[PreparedBatch[P]], versions: MarkVersions
+) -> tuple[dict[PartitionKey, BatchMark], dict[PartitionKey, BatchMark]]:
+    """The BEFORE and AFTER marks of one cycle, versioned now, in the order they will be stored."""
     before = {b.key: BatchMark(b.first, b.last, Phase.BEFORE, versions.next(b.key)) for b in batches}
-    await steps.mark(before)
-    for batch in batches:
-        await steps.write(batch, batch.token(group))
-    await steps.publish_rejections()
     after = {b.key: BatchMark(b.first, b.last, Phase.AFTER, versions.next(b.key)) for b in batches}
-    await steps.mark(after)
-    await steps.commit({b.key: b.last + 1 for b in batches})
+    return before, after
+
+
+def write_cycle(
+    group: str,
+    batches: Sequence[PreparedBatch[P]],
+    marks: tuple[dict[PartitionKey, BatchMark], dict[PartitionKey, BatchMark]],
+    sink: CycleSink[P],
+    retry_limit: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CycleResult:
+    """BEFORE marks → one token-carrying insert per batch → AFTER marks. Blocking; one thread runs all cycles
+    in order, so a partition's next BEFORE mark is never stored before its previous AFTER mark.
+
+    The caller commits `offsets` only after this returns. On FatalSinkError it must exit without committing.
+    """
+    before, after = marks
+    retry_same_token(lambda: sink.save_marks(group, before), "storing BEFORE marks", retry_limit, sleep)
+    seconds = {}
+    for batch in batches:
+        token = batch.token(group)
+        started = time.perf_counter()
+        retry_same_token(partial(sink.insert, batch, token), f"insert {token}", retry_limit, sleep)
+        seconds[batch.key] = time.perf_counter() - started
+    retry_same_token(lambda: sink.save_marks(group, after), "storing AFTER marks", retry_limit, sleep)
+    return CycleResult({b.key: b.last + 1 for b in batches}, seconds)
 
 
 T = TypeVar("T")
 
 
-async def retry_same_token(
-    attempt: Callable[[], Awaitable[T]],
+def retry_same_token(
+    attempt: Callable[[], T],
     what: str,
     limit: int,
+    sleep: Callable[[float], None] = time.sleep,
     base_delay_s: float = 0.2,
     max_delay_s: float = 10.0,
 ) -> T:
-    """Retry a token-carrying insert until acknowledged; past `limit` failures raise FatalSinkError."""
+    """Retry an idempotent step (a token-carrying insert, a mark) until it succeeds; past `limit`
+    failures raise FatalSinkError."""
     failures = 0
     while True:
         try:
-            return await attempt()
+            return attempt()
         except Exception as exc:
             failures += 1
             if failures > limit:
                 raise FatalSinkError(f"{what}: gave up after {failures} failed attempts: {exc}") from exc
             delay = min(max_delay_s, base_delay_s * 2 ** (failures - 1)) * (0.5 + random.random() / 2)
             log.warning("%s failed (attempt %d, retrying in %.1fs with the same token): %s", what, failures, delay, exc)
-            await asyncio.sleep(delay)
+            sleep(delay)

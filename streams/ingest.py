@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,36 +34,63 @@ from sinks.clickhouse.writer import RawBatchWriter
 from sinks.exactly_once import (
     Batch,
     BatchMark,
+    CycleResult,
     FatalSinkError,
     MarkVersions,
     OffsetGap,
     PartitionBuffer,
     PartitionKey,
-    flush_cycle,
+    PreparedBatch,
+    plan_marks,
     resume_plan,
-    retry_same_token,
+    write_cycle,
 )
 from sinks.metrics import PipelineMetrics
 from streams.broker import cluster_id
 from streams.dedup import EventIdWindow
-from streams.processing import EventProcessor, ProcessedBatch, VoterPrecinctLookup, no_voter_lookup
+from streams.processing import EventProcessor, VoterPrecinctLookup, no_voter_lookup
 from streams.rows import RejectedRow
 
 log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord  # of bytes keys and values
 T = TypeVar("T")
 
+# Cycles handed to the writer thread and not yet committed: 2 lets validation overlap inserts.
+MAX_IN_FLIGHT = 2
 # On stop, keep consuming until a fetch comes back empty, for at most this long.
 DRAIN_SECONDS = 5.0
 # The process exit code when the sink cannot go on: exit before any commit, let the supervisor restart.
 EXIT_SINK_FAILED = 70
 
 
+@dataclass(frozen=True)
+class _Payload:
+    table: str
+    body: bytes  # JSONEachRow
+    accepted: int
+    rejected: list[RejectedRow]
+    oldest_timestamp_ms: int | None
+
+
 @dataclass
-class _PendingWrite:
-    batch: Batch[Record]
-    task: asyncio.Future[float]
-    processed: ProcessedBatch
+class _Cycle:
+    job: asyncio.Future[CycleResult]
+    batches: list[PreparedBatch[_Payload]]
+    started: float
+
+
+class _ClickHouseCycleSink:
+    """sinks.exactly_once.CycleSink over the writer thread's ClickHouse client."""
+
+    def __init__(self, store: ClickHouseBatchStateStore, writer: RawBatchWriter) -> None:
+        self._store = store
+        self._writer = writer
+
+    def save_marks(self, group: str, marks: dict[PartitionKey, BatchMark]) -> None:
+        self._store.save(group, marks)
+
+    def insert(self, batch: PreparedBatch[_Payload], token: str) -> None:
+        self._writer.write(batch.payload.table, token, batch.payload.body, batch.payload.rejected)
 
 
 @dataclass
@@ -110,6 +138,8 @@ class IngestLoop:
         self._store: ClickHouseBatchStateStore | None = None
         self._writer: RawBatchWriter | None = None
         self._warehouse_ready: asyncio.Future[None] | None = None
+        self._sink: _ClickHouseCycleSink | None = None
+        self._in_flight: deque[_Cycle] = deque()
         self.stats = IngestStats()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -152,6 +182,7 @@ class IngestLoop:
             log.info("applied migrations %s", applied)
         self._store = ClickHouseBatchStateStore(client, self._warehouse)
         self._writer = RawBatchWriter(client, self._warehouse)
+        self._sink = _ClickHouseCycleSink(self._store, self._writer)
 
     async def stop(self) -> None:
         """Flush what is buffered, commit it, and leave the group."""
@@ -159,6 +190,7 @@ class IngestLoop:
             if self._consumer is not None and self._writer is not None:
                 async with self._lock:
                     await self._flush(force=True)
+                    await self._settle(keep=0)
         finally:
             if self._consumer is not None:
                 await self._consumer.stop()
@@ -197,6 +229,8 @@ class IngestLoop:
     # --- flushing ----------------------------------------------------------------------------
 
     async def _flush(self, force: bool) -> None:
+        """Cut due batches, validate them, and hand the cycle to the writer thread without waiting for it:
+        the next cycle is fetched and validated while this one is written (at most MAX_IN_FLIGHT cycles)."""
         now = time.monotonic()
         batches = []
         for key, state in self._partitions.items():
@@ -205,12 +239,79 @@ class IngestLoop:
                 batches.append(batch)
                 if not force:
                     break
-        if not batches:
-            return
-        started = time.perf_counter()
-        await flush_cycle(self._group, batches, _Steps(self), self._versions)
-        self._metrics.cycle_seconds.observe(time.perf_counter() - started)
+        if batches:
+            prepared = [self._prepare(batch) for batch in batches]
+            rejected = [r for p in prepared for r in p.payload.rejected]
+            if rejected:
+                # Before the inserts, at least once: a batch replayed after a crash publishes again.
+                await self._publish_rejections(rejected)
+            marks = plan_marks(prepared, self._versions)
+            assert self._sink is not None
+            job = asyncio.get_running_loop().run_in_executor(
+                self._executor, write_cycle, self._group, prepared, marks, self._sink, self._ingest.insert_retry_limit
+            )
+            self._in_flight.append(_Cycle(job, prepared, time.perf_counter()))
+        await self._settle(keep=MAX_IN_FLIGHT - 1)
+
+    def _prepare(self, batch: Batch[Record]) -> PreparedBatch[_Payload]:
+        state = self._partitions[batch.key]
+        processed = self._processors[batch.key.topic].process(batch.records, state.seen)
+        payload = _Payload(
+            table=RAW_TABLES[batch.key.topic].name,
+            body=self._encoder.encode_lines(processed.rows) if processed.rows else b"",
+            accepted=len(processed.rows),
+            rejected=processed.rejected,
+            oldest_timestamp_ms=processed.oldest_timestamp_ms,
+        )
+        return PreparedBatch(batch.key, batch.first, batch.last, payload)
+
+    async def _settle(self, keep: int) -> None:
+        """Wait for written cycles, oldest first, until at most `keep` are in flight; commit each one's offsets."""
+        while self._in_flight and (len(self._in_flight) > keep or self._in_flight[0].job.done()):
+            cycle = self._in_flight.popleft()
+            result: CycleResult = await cycle.job  # FatalSinkError propagates: no commit, exit
+            self._record(cycle, result)
+            await self._commit(result.offsets)
+
+    def _record(self, cycle: _Cycle, result: CycleResult) -> None:
+        now_ms = time.time() * 1000
+        self._metrics.cycle_seconds.observe(time.perf_counter() - cycle.started)
+        for batch in cycle.batches:
+            topic, payload = batch.key.topic, batch.payload
+            self._metrics.insert_seconds.labels(topic).observe(result.insert_seconds[batch.key])
+            self._metrics.batches.labels(topic).inc()
+            self._metrics.events.labels(topic).inc(payload.accepted)
+            for row in payload.rejected:
+                self._metrics.rejected.labels(topic, row.reason_code).inc()
+            if payload.oldest_timestamp_ms is not None:
+                self._metrics.freshness.labels(topic).observe(max(0.0, (now_ms - payload.oldest_timestamp_ms) / 1000))
+            self.stats.accepted += payload.accepted
+            self.stats.rejected += len(payload.rejected)
+            self.stats.batches += 1
         self.stats.last_flush_at = time.time()
+
+    async def _commit(self, offsets: dict[PartitionKey, int]) -> None:
+        assert self._consumer is not None
+        try:
+            await self._consumer.commit({TopicPartition(k.topic, k.partition): o for k, o in offsets.items()})
+        except Exception as exc:  # the stored AFTER marks already say where to resume: a lost commit is harmless
+            log.warning("offset commit failed (the stored AFTER marks still hold the position): %s", exc)
+
+    async def _publish_rejections(self, rejected: list[RejectedRow]) -> None:
+        assert self._producer is not None
+        producer = self._producer
+        for attempt in range(self._ingest.insert_retry_limit + 1):
+            try:
+                futures = [
+                    await producer.send(DLQ_TOPIC, value=r.raw, key=r.kafka_key or None, headers=_dlq_headers(r))
+                    for r in rejected
+                ]
+                await asyncio.gather(*futures)
+                return
+            except Exception as exc:
+                log.warning("publishing %d rejections to the DLQ failed (try %d): %s", len(rejected), attempt + 1, exc)
+                await asyncio.sleep(min(10.0, 0.2 * 2**attempt))
+        raise FatalSinkError(f"could not publish {len(rejected)} rejections to {DLQ_TOPIC}")
 
     async def _in_writer(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
@@ -259,6 +360,7 @@ class IngestLoop:
         # Unflushed records are simply dropped: they were never marked or committed, so the next
         # owner reads them again from the committed offset.
         async with self._lock:
+            await self._settle(keep=0)  # finish and commit what was handed to the writer
             for tp in revoked:
                 self._partitions.pop(PartitionKey(tp.topic, tp.partition), None)
             self.stats.assigned = set(self._partitions)
@@ -301,93 +403,6 @@ class IngestLoop:
 def _query_rows(writer: RawBatchWriter | None, sql: str) -> Sequence[Sequence[Any]]:
     assert writer is not None
     return writer.client.query(sql).result_rows
-
-
-class _Steps:
-    """The flush cycle's steps for the Kafka → ClickHouse path (sinks.exactly_once.CycleSteps)."""
-
-    def __init__(self, loop: IngestLoop) -> None:
-        self._loop = loop
-        self._writes: list[_PendingWrite] = []
-
-    async def mark(self, marks: dict[PartitionKey, BatchMark]) -> None:
-        loop = self._loop
-        assert loop._store is not None
-        store = loop._store
-
-        async def attempt() -> None:
-            await loop._in_writer(store.save, loop._group, marks)
-
-        await retry_same_token(attempt, "storing batch marks", loop._ingest.insert_retry_limit)
-        if any(m.phase.value == "AFTER" for m in marks.values()):
-            self._observe_done()
-
-    async def write(self, batch: Batch[Record], token: str) -> None:
-        loop = self._loop
-        state = loop._partitions[batch.key]
-        processed = loop._processors[batch.key.topic].process(batch.records, state.seen)
-        body = loop._encoder.encode_lines(processed.rows) if processed.rows else b""
-        table = RAW_TABLES[batch.key.topic].name
-        writer = loop._writer
-        assert writer is not None
-
-        async def attempt() -> float:
-            seconds: float = await loop._in_writer(writer.write, table, token, body, processed.rejected)
-            return seconds
-
-        # Start the insert and return: the next batch is validated while this one is written.
-        task = asyncio.ensure_future(
-            retry_same_token(attempt, f"insert {token}", loop._ingest.insert_retry_limit)
-        )
-        self._writes.append(_PendingWrite(batch, task, processed))
-
-    async def publish_rejections(self) -> None:
-        loop = self._loop
-        results = await asyncio.gather(*(w.task for w in self._writes), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        for pending, seconds in zip(self._writes, results, strict=True):
-            topic = pending.batch.key.topic
-            assert isinstance(seconds, float)
-            loop._metrics.insert_seconds.labels(topic).observe(seconds)
-            loop._metrics.batches.labels(topic).inc()
-            loop._metrics.events.labels(topic).inc(len(pending.processed.rows))
-            loop.stats.accepted += len(pending.processed.rows)
-            loop.stats.rejected += len(pending.processed.rejected)
-            loop.stats.batches += 1
-            for row in pending.processed.rejected:
-                loop._metrics.rejected.labels(topic, row.reason_code).inc()
-        rejected = [r for w in self._writes for r in w.processed.rejected]
-        if rejected:
-            assert loop._producer is not None
-            producer = loop._producer
-
-            async def publish() -> None:
-                futures = [
-                    await producer.send(DLQ_TOPIC, value=r.raw, key=r.kafka_key or None, headers=_dlq_headers(r))
-                    for r in rejected
-                ]
-                await asyncio.gather(*futures)
-
-            # At least once: a retry, or a replay after a crash, may publish a rejection twice.
-            await retry_same_token(publish, "publishing to the DLQ", loop._ingest.insert_retry_limit)
-
-    async def commit(self, offsets: dict[PartitionKey, int]) -> None:
-        loop = self._loop
-        assert loop._consumer is not None
-        try:
-            await loop._consumer.commit({TopicPartition(k.topic, k.partition): o for k, o in offsets.items()})
-        except Exception as exc:  # the AFTER marks already say where to resume: a lost commit is harmless
-            log.warning("offset commit failed (the stored AFTER marks still hold the position): %s", exc)
-
-    def _observe_done(self) -> None:
-        now_ms = time.time() * 1000
-        for pending in self._writes:
-            oldest = pending.processed.oldest_timestamp_ms
-            if oldest is not None:
-                age = max(0.0, (now_ms - oldest) / 1000)
-                self._loop._metrics.freshness.labels(pending.batch.key.topic).observe(age)
 
 
 def _dlq_headers(row: RejectedRow) -> list[tuple[str, bytes]]:

@@ -18,7 +18,10 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from config.settings import EVENT_TOPICS
+
 TOKEN = "gs_test_admin_token_0123456789"
+PARTITIONS = 3
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -59,6 +62,9 @@ class WorkerProcess:
             "GROUNDSWELL_WEB_PORT": str(self.port),
             # The broker is the embedded one: use its session timeout (see IngestSettings).
             "GROUNDSWELL_INGEST__SESSION_TIMEOUT_MS": "3000",
+            # Several partitions per topic (the default is one), so that batching, marks and
+            # replays are exercised per partition.
+            **{f"GROUNDSWELL_TOPICS__{topic}__PARTITIONS": str(PARTITIONS) for topic in EVENT_TOPICS},
             **({"GROUNDSWELL_GEOGRAPHY": str(self.geography)} if self.geography else {}),
             **(self.extra_env or {}),
         }

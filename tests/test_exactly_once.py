@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pytest
 
 from sinks.exactly_once import (
-    Batch,
     BatchMark,
     FatalSinkError,
     MarkVersions,
@@ -15,9 +14,10 @@ from sinks.exactly_once import (
     PartitionBuffer,
     PartitionKey,
     Phase,
-    flush_cycle,
+    PreparedBatch,
+    plan_marks,
     resume_plan,
-    retry_same_token,
+    write_cycle,
 )
 
 KEY = PartitionKey("canvass.knock", 0)
@@ -72,51 +72,52 @@ def test_batches_close_on_size_or_age() -> None:
     assert sized is not None and (sized.first, sized.last) == (5, 14)
 
 
-class Recorder:
-    def __init__(self, fail_write: bool = False) -> None:
+class RecordingSink:
+    def __init__(self, failing_inserts: int = 0) -> None:
         self.calls: list[str] = []
-        self.fail_write = fail_write
+        self.failing_inserts = failing_inserts
 
-    async def mark(self, marks: dict[PartitionKey, BatchMark]) -> None:
-        self.calls.append("mark:" + ",".join(m.phase.value for m in marks.values()))
+    def save_marks(self, group: str, marks: dict[PartitionKey, BatchMark]) -> None:
+        self.calls.append("mark:" + ",".join(f"{m.phase.value}{m.version}" for m in marks.values()))
 
-    async def write(self, batch: Batch[Rec], token: str) -> None:
-        if self.fail_write:
-            raise RuntimeError("insert failed")
-        self.calls.append(f"write:{token}")
-
-    async def publish_rejections(self) -> None:
-        self.calls.append("dlq")
-
-    async def commit(self, offsets: dict[PartitionKey, int]) -> None:
-        self.calls.append(f"commit:{offsets[KEY]}")
+    def insert(self, batch: PreparedBatch[str], token: str) -> None:
+        if self.failing_inserts:
+            self.failing_inserts -= 1
+            self.calls.append(f"failed:{token}")
+            raise ConnectionError("insert failed")
+        self.calls.append(f"insert:{token}")
 
 
-async def test_flush_cycle_order_and_versions() -> None:
-    steps, versions = Recorder(), MarkVersions()
-    await flush_cycle("g", [Batch(KEY, recs(0, 9))], steps, versions)
-    assert steps.calls == ["mark:BEFORE", "write:g/canvass.knock/0/0-9", "dlq", "mark:AFTER", "commit:10"]
-    assert versions.versions[KEY] == 2
+def prepared(first: int, last: int) -> PreparedBatch[str]:
+    return PreparedBatch(KEY, first, last, "rows")
 
 
-async def test_failed_write_never_marks_after_nor_commits() -> None:
-    steps = Recorder(fail_write=True)
-    with pytest.raises(RuntimeError):
-        await flush_cycle("g", [Batch(KEY, recs(0, 9))], steps, MarkVersions())
-    assert steps.calls == ["mark:BEFORE"]
+def test_cycle_order_marks_around_inserts_and_versions_increase() -> None:
+    sink, versions = RecordingSink(), MarkVersions()
+    batches = [prepared(0, 9)]
+    result = write_cycle("g", batches, plan_marks(batches, versions), sink, retry_limit=0)
+    assert sink.calls == ["mark:BEFORE1", "insert:g/canvass.knock/0/0-9", "mark:AFTER2"]
+    assert result.offsets == {KEY: 10}
+    nxt = [prepared(10, 19)]
+    write_cycle("g", nxt, plan_marks(nxt, versions), sink, retry_limit=0)
+    assert sink.calls[-3:] == ["mark:BEFORE3", "insert:g/canvass.knock/0/10-19", "mark:AFTER4"]
 
 
-async def test_retry_gives_up_with_fatal_error() -> None:
-    attempts = 0
+def test_a_failed_insert_is_retried_with_the_same_token() -> None:
+    sink = RecordingSink(failing_inserts=2)
+    batches = [prepared(0, 9)]
+    write_cycle("g", batches, plan_marks(batches, MarkVersions()), sink, retry_limit=5, sleep=lambda s: None)
+    token = "g/canvass.knock/0/0-9"
+    assert sink.calls == ["mark:BEFORE1", f"failed:{token}", f"failed:{token}", f"insert:{token}", "mark:AFTER2"]
 
-    async def always_fails() -> None:
-        nonlocal attempts
-        attempts += 1
-        raise ConnectionError("down")
 
+def test_past_the_retry_limit_nothing_is_marked_after() -> None:
+    sink = RecordingSink(failing_inserts=10)
+    batches = [prepared(0, 9)]
     with pytest.raises(FatalSinkError):
-        await retry_same_token(always_fails, "insert", limit=2, base_delay_s=0.001)
-    assert attempts == 3
+        write_cycle("g", batches, plan_marks(batches, MarkVersions()), sink, retry_limit=2, sleep=lambda s: None)
+    assert sink.calls[0] == "mark:BEFORE1" and not any(c.startswith("mark:AFTER") for c in sink.calls)
+    assert len([c for c in sink.calls if c.startswith("failed:")]) == 3
 
 
 def test_a_partition_with_a_backlog_waits_longer_for_a_fuller_batch() -> None:

@@ -26,7 +26,7 @@ from streams.simulation.clock import ReplayClock
 from streams.simulation.payloads import SimEvent
 from streams.simulation.truth import Truth, compute_truth
 from streams.simulation.world import build_world
-from tests.harness import WorkerProcess, free_port, produce, wait_for
+from tests.harness import PARTITIONS, WorkerProcess, free_port, produce, wait_for
 
 COUNTED = ("attempts", "contacts", "ids", "supporters", "signups", "email_sends", "donations_cents")
 
@@ -171,7 +171,7 @@ def test_rewound_offsets_are_not_counted_twice(
 
     # Rewind the ingest group to the start of every partition while no worker runs.
     # As a group member: the embedded broker refuses offset commits from outside the group.
-    assert len(asyncio.run(rewind_group(broker.bootstrap, "groundswell-ingest"))) == 12
+    assert len(asyncio.run(rewind_group(broker.bootstrap, "groundswell-ingest"))) == 3 * PARTITIONS
 
     worker = WorkerProcess(broker.bootstrap, data, geography_path).start()
     try:
