@@ -117,6 +117,7 @@ class PartitionBuffer(Generic[R]):
     next_offset: int | None = None  # the lowest offset still wanted
     pending: list[R] = field(default_factory=list)
     opened_at: float | None = None
+    cut_batches: int = 0
 
     def __post_init__(self) -> None:
         if self.plan.seek_to is not None:
@@ -156,10 +157,13 @@ class PartitionBuffer(Generic[R]):
             return self._cut(cut, now)
         due = force or len(self.pending) >= self.max_rows
         if not due and self.opened_at is not None:
-            due = now - self.opened_at >= self.max_wait_s * (BACKLOG_WAIT_FACTOR if behind else 1)
+            # The first batch after (re)assignment never waits longer: it is what start-up waits for.
+            patience = BACKLOG_WAIT_FACTOR if behind and self.cut_batches else 1
+            due = now - self.opened_at >= self.max_wait_s * patience
         return self._cut(min(len(self.pending), self.max_rows), now) if due else None
 
     def _cut(self, count: int, now: float) -> Batch[R]:
+        self.cut_batches += 1
         batch = Batch(self.key, self.pending[:count])
         del self.pending[:count]
         self.opened_at = now if self.pending else None

@@ -123,5 +123,7 @@ def test_past_the_retry_limit_nothing_is_marked_after() -> None:
 def test_a_partition_with_a_backlog_waits_longer_for_a_fuller_batch() -> None:
     buffer = PartitionBuffer[Rec](KEY, resume_plan(None), max_rows=1000, max_wait_s=0.2)
     buffer.add(recs(0, 99), now=0.0)
-    assert buffer.take(now=0.3, behind=True) is None
-    assert buffer.take(now=0.3, behind=False) is not None
+    assert buffer.take(now=0.3, behind=True) is not None  # the first batch never waits longer
+    buffer.add(recs(100, 199), now=0.3)
+    assert buffer.take(now=0.6, behind=True) is None
+    assert buffer.take(now=0.6, behind=False) is not None
