@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import threading
 import time
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,9 @@ def test_aggregates_equal_ground_truth_and_every_rejection_reaches_the_dlq(
         )
         assert worker.get("/api/v1/metrics?level=state", token=None)[0] == 401
         assert worker.get("/api/v1/metrics?level=planet")[0] == 400
+        with pytest.raises(urllib.error.HTTPError) as refused:  # SQL is read-only
+            worker.sql("INSERT INTO raw_canvass (voter_id) VALUES ('x')")
+        assert refused.value.code == 400
         status, text = worker.get("/metrics")
         assert status == 200 and 'groundswell_rejected_events_total{reason="invalid_json"' in text
     finally:
