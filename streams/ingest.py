@@ -37,7 +37,6 @@ from sinks.exactly_once import (
     CycleResult,
     FatalSinkError,
     MarkVersions,
-    OffsetGap,
     PartitionBuffer,
     PartitionKey,
     PreparedBatch,
@@ -208,8 +207,8 @@ class IngestLoop:
                 if stopping.is_set() and drain_deadline is None:
                     drain_deadline = time.monotonic() + DRAIN_SECONDS
                 fetched = await self._consumer.getmany(timeout_ms=poll_ms, max_records=self._ingest.batch_max_rows)
-                if drain_deadline is not None and (not fetched or time.monotonic() > drain_deadline):
-                    break  # stopping: what was fetched before is flushed by stop()
+                if drain_deadline is not None and not fetched:
+                    break  # stopping and drained: stop() flushes what is buffered
                 async with self._lock:
                     now = time.monotonic()
                     for tp, records in fetched.items():
@@ -220,7 +219,9 @@ class IngestLoop:
                         self.stats.first_event_at = time.time()
                     await self._flush(force=False)
                     self._update_lag()
-        except (FatalSinkError, OffsetGap, Exception):
+                if drain_deadline is not None and time.monotonic() > drain_deadline:
+                    break  # stopping under a steady stream: the rest is read again by the next worker
+        except Exception:  # FatalSinkError, OffsetGap, or a bug
             # Nothing of the failed cycle is marked AFTER or committed: a restart rebuilds it exactly.
             log.critical("ingest cannot go on; exiting before any further commit", exc_info=True)
             logging.shutdown()

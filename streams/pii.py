@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 
 _NON_DIGITS = re.compile(r"\D+")
 
@@ -20,18 +21,33 @@ def normalize_phone(phone: str) -> str:
 
 
 class PiiHasher:
-    """HMAC with the deployment secret, so a leaked table cannot be reversed by hashing a phone book."""
+    """HMAC with the deployment secret, so a leaked table cannot be reversed by hashing a phone book.
 
-    __slots__ = ("_key",)
+    Recent results are remembered (bounded): one recipient's send, opens and clicks arrive close
+    together, and an HMAC costs more than the rest of an email event's validation.
+    """
 
-    def __init__(self, secret: bytes) -> None:
+    __slots__ = ("_cache", "_cache_size", "_key")
+
+    def __init__(self, secret: bytes, cache_size: int = 200_000) -> None:
         self._key = secret
+        self._cache: dict[str, str] = {}
+        self._cache_size = cache_size
 
     def _digest(self, kind: str, value: str) -> str:
         return hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
+    def _cached(self, kind: str, raw: str, normalize: Callable[[str], str]) -> str:
+        key = kind + raw
+        digest = self._cache.get(key)
+        if digest is None:
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()  # cheap and bounded; a miss only costs one HMAC
+            digest = self._cache[key] = self._digest(kind, normalize(raw))
+        return digest
+
     def email(self, email: str | None) -> str:
-        return self._digest("email", normalize_email(email)) if email else ""
+        return self._cached("email", email, normalize_email) if email else ""
 
     def phone(self, phone: str | None) -> str:
-        return self._digest("phone", normalize_phone(phone)) if phone else ""
+        return self._cached("phone", phone, normalize_phone) if phone else ""

@@ -163,7 +163,7 @@ class EventProcessor:
         geo = self._known_precinct(ev.precinct_id)
         gps = ev.gps
         return CanvassRow(
-            str(ev.event_id), occurred, record.timestamp / 1000.0, ev.source_system, ev.source_record_id or "",
+            ev.event_id, occurred, record.timestamp / 1000.0, ev.source_system, ev.source_record_id or "",
             ev.voter_id or "", ev.household_id or "", geo.precinct_id, geo.county, geo.region, geo.state,
             ev.canvasser_id or "", ev.team_id or "", ev.turf_id or "", ev.list_id or "",
             ev.contact_type, ev.result, ev.support_level,
@@ -185,7 +185,7 @@ class EventProcessor:
             geo, how = self._unassigned, "unassigned"
         src = ev.source
         return SignupRow(
-            str(ev.event_id), occurred, record.timestamp / 1000.0, ev.source_system, ev.source_record_id or "",
+            ev.event_id, occurred, record.timestamp / 1000.0, ev.source_system, ev.source_record_id or "",
             ev.action_type, self._hasher.email(person.email), self._hasher.phone(person.phone),
             person.zip5 or "", person.birth_year,
             (src.utm_source or "") if src else "", (src.utm_medium or "") if src else "",
@@ -208,7 +208,7 @@ class EventProcessor:
             else:
                 geo, how = self._unassigned, "unassigned"
         return EmailRow(
-            str(ev.event_id), occurred, record.timestamp / 1000.0, ev.source_system, ev.source_record_id or "",
+            ev.event_id, occurred, record.timestamp / 1000.0, ev.source_system, ev.source_record_id or "",
             ev.kind, ev.mailing_id, ev.variant_id or "", self._hasher.email(ev.email), ev.voter_id or "",
             ev.link_id or "", ev.amount_cents, ev.refcode or "",
             geo.precinct_id, geo.county, geo.region, geo.state, how,

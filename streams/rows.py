@@ -5,6 +5,8 @@ Field order and names match sinks/clickhouse/schema.py; times are float epoch se
 
 from __future__ import annotations
 
+import uuid
+
 import msgspec
 
 from streams.events import Response
@@ -18,7 +20,7 @@ class Located(msgspec.Struct):
 
 
 class CanvassRow(msgspec.Struct, frozen=True):
-    event_id: str
+    event_id: uuid.UUID  # msgspec encodes it in C; str() per event cost ~5% of ingest CPU
     occurred_at: float
     received_at: float
     source_system: str
@@ -45,7 +47,7 @@ class CanvassRow(msgspec.Struct, frozen=True):
 
 
 class SignupRow(msgspec.Struct, frozen=True):
-    event_id: str
+    event_id: uuid.UUID
     occurred_at: float
     received_at: float
     source_system: str
@@ -73,7 +75,7 @@ class SignupRow(msgspec.Struct, frozen=True):
 
 
 class EmailRow(msgspec.Struct, frozen=True):
-    event_id: str
+    event_id: uuid.UUID
     occurred_at: float
     received_at: float
     source_system: str

@@ -110,7 +110,7 @@ def test_canvass_row_fields() -> None:
     assert isinstance(row, CanvassRow)
     assert (row.precinct_id, row.county, row.region, row.state) == ("P1", "Cook", "North", "IL")
     assert row.support_level == 2 and [(r.question, r.answer) for r in row.responses] == [("top_issue", "health")]
-    assert row.event_id == event["event_id"] and row.kafka_offset == 0
+    assert str(row.event_id) == event["event_id"] and row.kafka_offset == 0
 
 
 def signup(**changes: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ after a crash, changes nothing that was already counted.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -40,9 +39,8 @@ class RawBatchWriter:
     def _table(self, name: str) -> str:
         return self._topology.qualified(self._topology.local_name(name))
 
-    def write(self, table: str, token: str, json_lines: bytes, rejected: Sequence[RejectedRow]) -> float:
-        """Insert the batch; returns the seconds the inserts took. Raises on failure (retry with the same token)."""
-        started = time.perf_counter()
+    def write(self, table: str, token: str, json_lines: bytes, rejected: Sequence[RejectedRow]) -> None:
+        """Insert the batch. Raises on failure: retry with the same token."""
         if json_lines:
             self._client.raw_insert(
                 self._table(table),
@@ -58,7 +56,6 @@ class RawBatchWriter:
                 column_names=REJECTED_COLUMNS,
                 settings={**EXACTLY_ONCE_SETTINGS, "insert_deduplication_token": token + "/rejected"},
             )
-        return time.perf_counter() - started
 
 
 def _row(r: RejectedRow) -> list[object]:
