@@ -100,7 +100,7 @@ def run_worker(
                 first = now
             if judged >= expect:
                 done = now
-        time.sleep(0.02)
+        time.sleep(0.05)
     assert first is not None
     figures = {
         "start_to_first_event_s": first - spawned,

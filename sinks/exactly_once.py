@@ -65,6 +65,8 @@ R = TypeVar("R", bound=HasOffset)
 
 # How much longer a partition with a backlog waits to fill its batch.
 BACKLOG_WAIT_FACTOR = 5
+# The most rows in a partition's first batch after (re)assignment.
+FIRST_BATCH_ROWS = 2_000
 
 
 class OffsetGap(RuntimeError):
@@ -155,12 +157,13 @@ class PartitionBuffer(Generic[R]):
                 cut -= 1
             self.plan = ResumePlan(None, None)
             return self._cut(cut, now)
-        due = force or len(self.pending) >= self.max_rows
+        # The first batch after (re)assignment is small and never waits longer: start-up waits for it.
+        limit = self.max_rows if self.cut_batches else min(self.max_rows, FIRST_BATCH_ROWS)
+        due = force or len(self.pending) >= limit
         if not due and self.opened_at is not None:
-            # The first batch after (re)assignment never waits longer: it is what start-up waits for.
             patience = BACKLOG_WAIT_FACTOR if behind and self.cut_batches else 1
             due = now - self.opened_at >= self.max_wait_s * patience
-        return self._cut(min(len(self.pending), self.max_rows), now) if due else None
+        return self._cut(min(len(self.pending), limit), now) if due else None
 
     def _cut(self, count: int, now: float) -> Batch[R]:
         self.cut_batches += 1

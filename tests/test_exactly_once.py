@@ -61,6 +61,14 @@ def test_replay_with_missing_records_is_refused() -> None:
         buffer.add(recs(120, 130), now=0.0)
 
 
+def test_the_first_batch_after_assignment_is_small() -> None:
+    buffer = PartitionBuffer[Rec](KEY, resume_plan(None), max_rows=50_000, max_wait_s=0.5)
+    buffer.add(recs(0, 9_999), now=0.0)
+    first = buffer.take(now=0.0)
+    assert first is not None and len(first.records) == 2_000
+    assert buffer.take(now=0.0) is None  # later batches fill up to max_rows (or age)
+
+
 def test_batches_close_on_size_or_age() -> None:
     buffer = PartitionBuffer[Rec](KEY, resume_plan(None), max_rows=10, max_wait_s=0.5)
     buffer.add(recs(0, 4), now=0.0)
