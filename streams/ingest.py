@@ -1,10 +1,11 @@
 """The batch-level ingest path: aiokafka `getmany` → validate → exactly-once inserts into ClickHouse.
 
 It runs inside the Faust worker (streams/app.py) as a service, beside Faust's own per-event
-agents: Faust spends ~90 µs of framework CPU per event, this path a few µs (bench/ingest.py).
+agents, which cost ~90 µs of framework CPU per event; bench/ingest.py compares the two.
 
 Concurrency: the event loop thread decodes and validates; one writer thread owns the ClickHouse
-client and runs every insert, so validation of the next batch overlaps the insert of the last.
+client and runs every flush cycle in order, so validation of the next cycle overlaps the inserts
+of the last.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -52,7 +53,6 @@ from streams.rows import RejectedRow
 
 log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord  # of bytes keys and values
-T = TypeVar("T")
 
 # Cycles handed to the writer thread and not yet committed: 2 lets validation overlap inserts.
 MAX_IN_FLIGHT = 2
