@@ -105,7 +105,6 @@ class IngestStats:
     accepted: int = 0
     rejected: int = 0
     batches: int = 0
-    first_event_at: float | None = None
     last_flush_at: float | None = None
     assigned: set[PartitionKey] = field(default_factory=set)
 
@@ -215,8 +214,6 @@ class IngestLoop:
                         state = self._partitions.get(PartitionKey(tp.topic, tp.partition))
                         if state is not None:  # else revoked while fetching: the new owner reads it
                             state.buffer.add(records, now)
-                    if fetched and self.stats.first_event_at is None:
-                        self.stats.first_event_at = time.time()
                     await self._flush(force=False)
                     self._update_lag()
                 if drain_deadline is not None and time.monotonic() > drain_deadline:
