@@ -56,6 +56,8 @@ class IngestSettings(BaseModel):
     session_timeout_ms: int | None = Field(default=None, ge=1_000, le=300_000)
     heartbeat_interval_ms: int = Field(default=1_000, ge=100, le=60_000)
     max_partition_fetch_bytes: int = Field(default=8 << 20, ge=64 << 10)
+    # Messages the consumer prefetches in the background, in KiB (librdkafka queued.max.messages.kbytes).
+    prefetch_kbytes: int = Field(default=32 << 10, ge=1 << 10, le=2 << 20)
     # event_ids remembered per partition to reject re-sent events (bounded memory).
     dedup_window_events: int = Field(default=500_000, ge=0, le=50_000_000)
     max_event_bytes: int = Field(default=64 << 10, ge=1024)

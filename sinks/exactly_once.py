@@ -11,7 +11,8 @@ On (re)assignment the stored mark decides where to resume:
   same token), then carry on.
 - none: start from the committed offset.
 
-This module knows neither Kafka clients nor Faust: records only need an `offset`.
+This module knows neither Kafka clients nor Faust: records only need an `offset()` (as confluent-kafka's
+Message has).
 """
 
 from __future__ import annotations
@@ -56,11 +57,17 @@ class BatchStateStore(Protocol):
 
 
 class HasOffset(Protocol):
-    @property
-    def offset(self) -> int: ...
+    def offset(self) -> int | None: ...  # None only on error messages, which never reach a buffer
 
 
 R = TypeVar("R", bound=HasOffset)
+
+
+def offset_of(record: HasOffset) -> int:
+    offset = record.offset()
+    if offset is None:
+        raise ValueError("a record without an offset (a Kafka error message) reached a partition buffer")
+    return offset
 
 
 # How much longer a partition with a backlog waits to fill its batch.
@@ -98,11 +105,11 @@ class Batch(Generic[R]):
 
     @property
     def first(self) -> int:
-        return self.records[0].offset
+        return offset_of(self.records[0])
 
     @property
     def last(self) -> int:
-        return self.records[-1].offset
+        return offset_of(self.records[-1])
 
     def token(self, group: str) -> str:
         return f"{group}/{self.key.topic}/{self.key.partition}/{self.first}-{self.last}"
@@ -127,15 +134,16 @@ class PartitionBuffer(Generic[R]):
 
     def add(self, records: Sequence[R], now: float) -> None:
         for record in records:
-            if self.next_offset is not None and record.offset < self.next_offset:
+            offset = offset_of(record)
+            if self.next_offset is not None and offset < self.next_offset:
                 continue  # already inserted and marked AFTER: redelivered, not new
-            if self.plan.replay is not None and not self.pending and record.offset > self.plan.replay[0]:
+            if self.plan.replay is not None and not self.pending and offset > self.plan.replay[0]:
                 raise OffsetGap(
                     f"{self.key.topic}[{self.key.partition}]: unconfirmed batch {self.plan.replay} must be rebuilt "
-                    f"but the first record available is at offset {record.offset}"
+                    f"but the first record available is at offset {offset}"
                 )
             self.pending.append(record)
-            self.next_offset = record.offset + 1
+            self.next_offset = offset + 1
         if self.pending and self.opened_at is None:
             self.opened_at = now
 
@@ -149,10 +157,10 @@ class PartitionBuffer(Generic[R]):
             return None
         if self.plan.replay is not None:
             last = self.plan.replay[1]
-            if self.pending[-1].offset < last:
+            if offset_of(self.pending[-1]) < last:
                 return None
-            cut = next(i for i, r in enumerate(self.pending) if r.offset >= last) + 1
-            if self.pending[cut - 1].offset != last:
+            cut = next(i for i, r in enumerate(self.pending) if offset_of(r) >= last) + 1
+            if offset_of(self.pending[cut - 1]) != last:
                 log.warning("%s: offset %d of the unconfirmed batch is missing; cutting before it", self.key, last)
                 cut -= 1
             self.plan = ResumePlan(None, None)

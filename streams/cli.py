@@ -132,9 +132,7 @@ def run_worker(settings: Settings, simulate: list[str] | None) -> int:
             stack.callback(_stop_process, sim)
 
         app = create_app(ctx)
-        worker = faust.Worker(
-            app, loglevel="WARNING", quiet=True, logging_config=LOGGING_CONFIG, redirect_stdouts=False
-        )
+        worker = faust.Worker(app, loglevel="INFO", quiet=True, logging_config=LOGGING_CONFIG, redirect_stdouts=False)
         try:
             worker.execute_from_commandline()
         except SystemExit as exc:

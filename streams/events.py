@@ -19,22 +19,44 @@ AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 ContactType = Literal["walk", "phone", "sms"]
 CanvassResult = Literal[
-    "canvassed", "not_home", "refused", "moved", "deceased", "inaccessible", "language_barrier",
-    "wrong_number", "disconnected", "come_back_later", "do_not_contact",
+    "canvassed",
+    "not_home",
+    "refused",
+    "moved",
+    "deceased",
+    "inaccessible",
+    "language_barrier",
+    "wrong_number",
+    "disconnected",
+    "come_back_later",
+    "do_not_contact",
 ]
 ActionType = Literal[
-    "form_submission", "petition_signature", "event_rsvp", "donation_form", "relational_contact", "list_signup",
+    "form_submission",
+    "petition_signature",
+    "event_rsvp",
+    "donation_form",
+    "relational_contact",
+    "list_signup",
 ]
 EmailKind = Literal[
-    "send", "bounce_hard", "bounce_soft", "open", "machine_open", "click", "action", "donation",
-    "unsubscribe", "spam_complaint",
+    "send",
+    "bounce_hard",
+    "bounce_soft",
+    "open",
+    "machine_open",
+    "click",
+    "action",
+    "donation",
+    "unsubscribe",
+    "spam_complaint",
 ]
 SupportLevel = Annotated[int, msgspec.Meta(ge=1, le=5)]
 
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
 
-class Envelope(msgspec.Struct, frozen=True):
+class Envelope(msgspec.Struct, frozen=True, gc=False):
     """Read first on the slow path, to name the problem with a rejected event."""
 
     event_id: uuid.UUID
@@ -45,18 +67,18 @@ class Envelope(msgspec.Struct, frozen=True):
     source_record_id: ShortText | None = None
 
 
-class Response(msgspec.Struct, frozen=True):
+class Response(msgspec.Struct, frozen=True, gc=False):
     question: Id
     answer: ShortText
 
 
-class Gps(msgspec.Struct, frozen=True):
+class Gps(msgspec.Struct, frozen=True, gc=False):
     lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
     lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
     accuracy_m: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
 
-class CanvassKnock(msgspec.Struct, frozen=True):
+class CanvassKnock(msgspec.Struct, frozen=True, gc=False):
     event_id: uuid.UUID
     event_type: str
     schema_version: int
@@ -78,7 +100,7 @@ class CanvassKnock(msgspec.Struct, frozen=True):
     notes: str | None = None  # free text may hold PII: validated, never stored
 
 
-class Person(msgspec.Struct, frozen=True):
+class Person(msgspec.Struct, frozen=True, gc=False):
     given_name: ShortText | None = None
     family_name: ShortText | None = None
     email: Annotated[str, msgspec.Meta(max_length=320)] | None = None
@@ -88,7 +110,7 @@ class Person(msgspec.Struct, frozen=True):
     birth_year: Annotated[int, msgspec.Meta(ge=1900, le=2030)] | None = None
 
 
-class SignupSource(msgspec.Struct, frozen=True):
+class SignupSource(msgspec.Struct, frozen=True, gc=False):
     utm_source: ShortText | None = None
     utm_medium: ShortText | None = None
     utm_campaign: ShortText | None = None
@@ -96,7 +118,7 @@ class SignupSource(msgspec.Struct, frozen=True):
     refcode: ShortText | None = None
 
 
-class DigitalSignup(msgspec.Struct, frozen=True):
+class DigitalSignup(msgspec.Struct, frozen=True, gc=False):
     event_id: uuid.UUID
     event_type: str
     schema_version: int
@@ -112,7 +134,7 @@ class DigitalSignup(msgspec.Struct, frozen=True):
     attended: bool | None = None
 
 
-class EmailEvent(msgspec.Struct, frozen=True):
+class EmailEvent(msgspec.Struct, frozen=True, gc=False):
     event_id: uuid.UUID
     event_type: str
     schema_version: int

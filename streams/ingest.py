@@ -1,16 +1,17 @@
-"""The batch-level ingest path: aiokafka `getmany` → validate → exactly-once inserts into ClickHouse.
+"""The batch-level ingest path: confluent-kafka `consume` → validate → exactly-once inserts into ClickHouse.
 
 It runs inside the Faust worker (streams/app.py) as a service, beside Faust's own per-event
 agents, which cost ~90 µs of framework CPU per event; bench/ingest.py compares the two.
 
-Concurrency: the event loop thread decodes and validates; one writer thread owns the ClickHouse
-client and runs every flush cycle in order, so validation of the next cycle overlaps the inserts
-of the last.
+Concurrency: a consumer thread owns the Kafka consumer (streams/kafka_source.py); the event loop
+thread decodes and validates; one writer thread owns the ClickHouse client and runs every flush
+cycle in order, so validation of the next cycle overlaps the inserts of the last.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -19,11 +20,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeAlias
+from typing import Any
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.structs import ConsumerRecord
+from aiokafka import AIOKafkaProducer
+from confluent_kafka import Message
 
 from config.geography import Geography
 from config.settings import DLQ_TOPIC, EVENT_TOPICS, Settings
@@ -48,11 +49,11 @@ from sinks.exactly_once import (
 from sinks.metrics import PipelineMetrics
 from streams.broker import cluster_id
 from streams.dedup import EventIdWindow
+from streams.kafka_source import KafkaSource
 from streams.processing import EventProcessor, VoterPrecinctLookup, no_voter_lookup
 from streams.rows import RejectedRow
 
 log = logging.getLogger(__name__)
-Record: TypeAlias = ConsumerRecord  # of bytes keys and values
 
 # Cycles handed to the writer thread and not yet committed: 2 lets validation overlap inserts.
 MAX_IN_FLIGHT = 2
@@ -94,7 +95,7 @@ class _ClickHouseCycleSink:
 
 @dataclass
 class _PartitionState:
-    buffer: PartitionBuffer[Record]
+    buffer: PartitionBuffer[Message]
     seen: EventIdWindow
 
 
@@ -131,7 +132,7 @@ class IngestLoop:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="groundswell-writer")
         self._encoder = msgspec.json.Encoder()
         self._group = self._ingest.consumer_group
-        self._consumer: AIOKafkaConsumer | None = None
+        self._source: KafkaSource | None = None
         self._producer: AIOKafkaProducer | None = None
         self._store: ClickHouseBatchStateStore | None = None
         self._writer: RawBatchWriter | None = None
@@ -153,23 +154,29 @@ class IngestLoop:
         self._warehouse_ready = asyncio.ensure_future(self._in_writer(self._open_warehouse))
         self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", linger_ms=5)
         await self._producer.start()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            group_id=self._ingest.consumer_group,
-            client_id=f"groundswell-ingest-{self._settings.worker_id}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=self._ingest.fetch_max_wait_ms,
-            max_partition_fetch_bytes=self._ingest.max_partition_fetch_bytes,
-            fetch_max_bytes=max(64 << 20, self._ingest.max_partition_fetch_bytes),
-            session_timeout_ms=self._ingest.session_timeout(self._settings.uses_embedded_broker),
-            heartbeat_interval_ms=self._ingest.heartbeat_interval_ms,
-            rebalance_timeout_ms=max(self._ingest.session_timeout(self._settings.uses_embedded_broker), 10_000),
-            max_poll_records=self._ingest.batch_max_rows,
+        session_ms = self._ingest.session_timeout(self._settings.uses_embedded_broker)
+        self._source = KafkaSource(
+            {
+                "bootstrap.servers": self._bootstrap,
+                "group.id": self._ingest.consumer_group,
+                "client.id": f"groundswell-ingest-{self._settings.worker_id}",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": self._ingest.fetch_max_wait_ms,
+                "max.partition.fetch.bytes": self._ingest.max_partition_fetch_bytes,
+                "fetch.max.bytes": max(64 << 20, self._ingest.max_partition_fetch_bytes),
+                "queued.max.messages.kbytes": self._ingest.prefetch_kbytes,
+                "session.timeout.ms": session_ms,
+                "heartbeat.interval.ms": self._ingest.heartbeat_interval_ms,
+            },
+            EVENT_TOPICS,
+            self.on_assigned,
+            self.on_revoked,
         )
-        self._consumer.subscribe(list(EVENT_TOPICS), listener=_Rebalance(self))
-        await self._consumer.start()
+        await self._source.start()
         await self._warehouse_ready
+        _tune_gc()
         log.info("ingest consumer started for group %s", self._group)
 
     def _open_warehouse(self) -> None:
@@ -185,40 +192,40 @@ class IngestLoop:
     async def stop(self) -> None:
         """Flush what is buffered, commit it, and leave the group."""
         try:
-            if self._consumer is not None and self._writer is not None:
+            if self._source is not None and self._writer is not None:
                 async with self._lock:
                     await self._flush(force=True)
                     await self._settle(keep=0)
         finally:
-            if self._consumer is not None:
-                await self._consumer.stop()
+            if self._source is not None:
+                await self._source.close()  # outside the lock: leaving the group calls on_revoked
             if self._producer is not None:
                 await self._producer.stop()
             self._executor.shutdown(wait=True)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until `stopping` is set, then drain briefly; a sink that cannot go on exits before committing."""
-        assert self._consumer is not None
-        poll_ms = max(1, min(self._ingest.batch_max_wait_ms // 2, 100))
+        assert self._source is not None
+        poll_s = max(1, min(self._ingest.batch_max_wait_ms // 2, 100)) / 1000
         drain_deadline: float | None = None
         try:
             while True:
                 if stopping.is_set() and drain_deadline is None:
                     drain_deadline = time.monotonic() + DRAIN_SECONDS
-                fetched = await self._consumer.getmany(timeout_ms=poll_ms, max_records=self._ingest.batch_max_rows)
+                fetched = await self._source.poll(self._ingest.batch_max_rows, poll_s)
                 if drain_deadline is not None and not fetched:
                     break  # stopping and drained: stop() flushes what is buffered
                 async with self._lock:
                     now = time.monotonic()
-                    for tp, records in fetched.items():
-                        state = self._partitions.get(PartitionKey(tp.topic, tp.partition))
+                    for key, records in fetched.items():
+                        state = self._partitions.get(key)
                         if state is not None:  # else revoked while fetching: the new owner reads it
                             state.buffer.add(records, now)
                     await self._flush(force=False)
                     self._update_lag()
                 if drain_deadline is not None and time.monotonic() > drain_deadline:
                     break  # stopping under a steady stream: the rest is read again by the next worker
-        except Exception:  # FatalSinkError, OffsetGap, or a bug
+        except Exception:  # FatalSinkError, OffsetGap, a fatal Kafka error, or a bug
             # Nothing of the failed cycle is marked AFTER or committed: a restart rebuilds it exactly.
             log.critical("ingest cannot go on; exiting before any further commit", exc_info=True)
             logging.shutdown()
@@ -251,9 +258,9 @@ class IngestLoop:
             self._in_flight.append(_Cycle(job, prepared, time.perf_counter()))
         await self._settle(keep=MAX_IN_FLIGHT - 1)
 
-    def _prepare(self, batch: Batch[Record]) -> PreparedBatch[_Payload]:
+    def _prepare(self, batch: Batch[Message]) -> PreparedBatch[_Payload]:
         state = self._partitions[batch.key]
-        processed = self._processors[batch.key.topic].process(batch.records, state.seen)
+        processed = self._processors[batch.key.topic].process(batch.key.partition, batch.records, state.seen)
         payload = _Payload(
             table=RAW_TABLES[batch.key.topic].name,
             body=self._encoder.encode_lines(processed.rows) if processed.rows else b"",
@@ -289,11 +296,8 @@ class IngestLoop:
         self.stats.last_flush_at = time.time()
 
     async def _commit(self, offsets: dict[PartitionKey, int]) -> None:
-        assert self._consumer is not None
-        try:
-            await self._consumer.commit({TopicPartition(k.topic, k.partition): o for k, o in offsets.items()})
-        except Exception as exc:  # the stored AFTER marks already say where to resume: a lost commit is harmless
-            log.warning("offset commit failed (the stored AFTER marks still hold the position): %s", exc)
+        assert self._source is not None
+        self._source.commit(offsets)
 
     async def _publish_rejections(self, rejected: list[RejectedRow]) -> None:
         assert self._producer is not None
@@ -314,10 +318,10 @@ class IngestLoop:
     async def _in_writer(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
 
-    def _backlog(self, key: PartitionKey, buffer: PartitionBuffer[Record]) -> int:
+    def _backlog(self, key: PartitionKey, buffer: PartitionBuffer[Message]) -> int:
         """Records in Kafka beyond what this worker has fetched (0 when unknown)."""
-        assert self._consumer is not None
-        highwater = self._consumer.highwater(TopicPartition(key.topic, key.partition))
+        assert self._source is not None
+        highwater = self._source.highwater(key)
         if highwater is None or buffer.next_offset is None:
             return 0
         return max(0, int(highwater) - buffer.next_offset)
@@ -328,11 +332,12 @@ class IngestLoop:
 
     # --- rebalancing -------------------------------------------------------------------------
 
-    async def on_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+    async def on_assigned(self, keys: Sequence[PartitionKey]) -> dict[PartitionKey, int]:
+        """Resume each partition from its stored mark; returns where to start reading (else the committed offset)."""
         assert self._warehouse_ready is not None
         await self._warehouse_ready
-        assert self._consumer is not None and self._store is not None
-        keys = [PartitionKey(tp.topic, tp.partition) for tp in assigned]
+        assert self._store is not None
+        starts: dict[PartitionKey, int] = {}
         async with self._lock:
             marks: dict[PartitionKey, BatchMark] = await self._in_writer(self._store.load, self._group, keys)
             windows = await self._recent_event_ids(keys, marks)
@@ -342,25 +347,26 @@ class IngestLoop:
                 if mark is not None:
                     self._versions.versions[key] = mark.version
                 if plan.seek_to is not None:
-                    self._consumer.seek(TopicPartition(key.topic, key.partition), plan.seek_to)
+                    starts[key] = plan.seek_to
                 if plan.replay is not None:
                     self._metrics.replayed_batches.inc()
                     log.info("%s[%d]: rebuilding unconfirmed batch %s", key.topic, key.partition, plan.replay)
-                buffer = PartitionBuffer[Record](
+                buffer = PartitionBuffer[Message](
                     key, plan, self._ingest.batch_max_rows, self._ingest.batch_max_wait_ms / 1000
                 )
                 self._partitions[key] = _PartitionState(buffer, windows[key])
             self.stats.assigned = set(self._partitions)
             self._metrics.assigned.set(len(self._partitions))
         log.info("assigned %d partitions (%d resumed from marks)", len(keys), len(marks))
+        return starts
 
-    async def on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+    async def on_revoked(self, revoked: Sequence[PartitionKey]) -> None:
         # Unflushed records are simply dropped: they were never marked or committed, so the next
         # owner reads them again from the committed offset.
         async with self._lock:
             await self._settle(keep=0)  # finish and commit what was handed to the writer
-            for tp in revoked:
-                self._partitions.pop(PartitionKey(tp.topic, tp.partition), None)
+            for key in revoked:
+                self._partitions.pop(key, None)
             self.stats.assigned = set(self._partitions)
             self._metrics.assigned.set(len(self._partitions))
 
@@ -413,12 +419,13 @@ def _dlq_headers(row: RejectedRow) -> list[tuple[str, bytes]]:
     ]
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, loop: IngestLoop) -> None:
-        self._loop = loop
+def _tune_gc() -> None:
+    """Python's cyclic GC, tuned for a stream of short-lived objects.
 
-    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        await self._loop.on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        await self._loop.on_assigned(assigned)
+    With the default gen-0 threshold (700 allocations) a collection runs every few dozen events
+    and walks the young objects each time; measured in bench/ingest it took ~15% of the loop
+    thread. Start-up objects are frozen out of the collector's sight; the thresholds make young
+    collections rare (event structs are already untracked: `gc=False`).
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)

@@ -27,19 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class KafkaRecord(Protocol):
-    """The fields of aiokafka's ConsumerRecord that processing reads."""
+    """What processing reads of a consumed message (the methods of confluent-kafka's Message)."""
 
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def timestamp(self) -> int: ...
-    @property
+    def offset(self) -> int | None: ...
+    def timestamp(self) -> tuple[int, int]: ...  # (timestamp type, epoch milliseconds)
     def key(self) -> bytes | None: ...
-    @property
     def value(self) -> bytes | None: ...
 
 
@@ -82,7 +74,7 @@ class EventProcessor:
             datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() if start else float("-inf")
         )
         self._unassigned = geography.unassigned()
-        transforms: dict[str, tuple[type[Any], Callable[[Any, KafkaRecord, float], msgspec.Struct]]] = {
+        transforms: dict[str, tuple[type[Any], Callable[[Any, int, int, float, float], msgspec.Struct]]] = {
             CANVASS_TOPIC: (CanvassKnock, self._canvass_row),
             SIGNUP_TOPIC: (DigitalSignup, self._signup_row),
             EMAIL_TOPIC: (EmailEvent, self._email_row),
@@ -92,17 +84,22 @@ class EventProcessor:
         schema, self._to_row = transforms[topic]
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(schema)
 
-    def process(self, records: Sequence[KafkaRecord], seen: EventIdWindow) -> ProcessedBatch:
+    def process(self, partition: int, records: Sequence[KafkaRecord], seen: EventIdWindow) -> ProcessedBatch:
+        """Validate one partition's records, in offset order."""
         batch = ProcessedBatch()
         if not records:
             return batch
-        batch.oldest_timestamp_ms = min(r.timestamp for r in records)
         latest_allowed = self._clock() + self._future_tolerance
         decode = self._decoder.decode
         to_row = self._to_row
         rows_append = batch.rows.append
+        oldest_ms: int | None = None
         for record in records:
-            raw = record.value or b""
+            raw = record.value() or b""
+            timestamp_ms = record.timestamp()[1]
+            offset = record.offset() or 0
+            if oldest_ms is None or timestamp_ms < oldest_ms:
+                oldest_ms = timestamp_ms
             try:
                 if len(raw) > self._max_bytes:
                     raise Rejected(Reason.OVERSIZE, f"{len(raw)} bytes exceeds the limit of {self._max_bytes}")
@@ -115,22 +112,21 @@ class EventProcessor:
                 key = event.event_id.int
                 if key in seen:
                     raise Rejected(Reason.DUPLICATE_EVENT_ID, f"event_id {event.event_id} was already counted")
-                row = to_row(event, record, occurred)
+                row = to_row(event, partition, offset, timestamp_ms / 1000.0, occurred)
                 seen.add(key)
                 rows_append(row)
             except Rejected as rejection:
-                batch.rejected.append(self._rejected_row(record, raw, rejection))
+                batch.rejected.append(self._rejected_row(partition, offset, timestamp_ms, record, raw, rejection))
             except Exception as exc:  # never let one event stop the partition
-                log.exception("unexpected error processing %s[%d]@%d", record.topic, record.partition, record.offset)
+                log.exception("unexpected error processing %s[%d]@%d", self.topic, partition, offset)
                 failure = Rejected(Reason.PROCESSING_ERROR, f"{type(exc).__name__} while processing")
-                batch.rejected.append(self._rejected_row(record, raw, failure))
+                batch.rejected.append(self._rejected_row(partition, offset, timestamp_ms, record, raw, failure))
+        batch.oldest_timestamp_ms = oldest_ms
         return batch
 
     def _check_envelope(self, event: Any, occurred: float, latest_allowed: float) -> None:
         if event.event_type != self.topic:
-            raise Rejected(
-                Reason.EVENT_TYPE_MISMATCH, f"event_type {event.event_type!r} sent to topic {self.topic!r}"
-            )
+            raise Rejected(Reason.EVENT_TYPE_MISMATCH, f"event_type {event.event_type!r} sent to topic {self.topic!r}")
         if event.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
             raise Rejected(
                 Reason.UNKNOWN_SCHEMA_VERSION,
@@ -154,7 +150,9 @@ class EventProcessor:
             raise Rejected(Reason.UNKNOWN_PRECINCT, f"precinct_id {precinct_id!r} is not in the geography")
         return info
 
-    def _canvass_row(self, ev: CanvassKnock, record: KafkaRecord, occurred: float) -> CanvassRow:
+    def _canvass_row(
+        self, ev: CanvassKnock, partition: int, offset: int, received: float, occurred: float
+    ) -> CanvassRow:
         if ev.support_level is not None and ev.result != "canvassed":
             raise Rejected(
                 Reason.SUPPORT_WITHOUT_CONTACT,
@@ -163,16 +161,18 @@ class EventProcessor:
         geo = self._known_precinct(ev.precinct_id)
         gps = ev.gps
         return CanvassRow(
-            ev.event_id, occurred, record.timestamp / 1000.0, ev.source_system, ev.source_record_id or "",
+            ev.event_id, occurred, received, ev.source_system, ev.source_record_id or "",
             ev.voter_id or "", ev.household_id or "", geo.precinct_id, geo.county, geo.region, geo.state,
             ev.canvasser_id or "", ev.team_id or "", ev.turf_id or "", ev.list_id or "",
             ev.contact_type, ev.result, ev.support_level,
             ev.responses or [],
             gps.lat if gps else None, gps.lon if gps else None, gps.accuracy_m if gps else None,
-            record.partition, record.offset,
+            partition, offset,
         )  # fmt: skip
 
-    def _signup_row(self, ev: DigitalSignup, record: KafkaRecord, occurred: float) -> SignupRow:
+    def _signup_row(
+        self, ev: DigitalSignup, partition: int, offset: int, received: float, occurred: float
+    ) -> SignupRow:
         person = ev.person
         if not person.email and not person.phone:
             raise Rejected(Reason.NO_CONTACT_POINT, "person.email or person.phone is required")
@@ -185,7 +185,7 @@ class EventProcessor:
             geo, how = self._unassigned, "unassigned"
         src = ev.source
         return SignupRow(
-            ev.event_id, occurred, record.timestamp / 1000.0, ev.source_system, ev.source_record_id or "",
+            ev.event_id, occurred, received, ev.source_system, ev.source_record_id or "",
             ev.action_type, self._hasher.email(person.email), self._hasher.phone(person.phone),
             person.zip5 or "", person.birth_year,
             (src.utm_source or "") if src else "", (src.utm_medium or "") if src else "",
@@ -193,10 +193,10 @@ class EventProcessor:
             (src.refcode or "") if src else "",
             ev.sms_opt_in, ev.rsvp_status or "", ev.attended,
             geo.precinct_id, geo.county, geo.region, geo.state, how,
-            record.partition, record.offset,
+            partition, offset,
         )  # fmt: skip
 
-    def _email_row(self, ev: EmailEvent, record: KafkaRecord, occurred: float) -> EmailRow:
+    def _email_row(self, ev: EmailEvent, partition: int, offset: int, received: float, occurred: float) -> EmailRow:
         if ev.amount_cents is not None and ev.kind != "donation":
             raise Rejected(Reason.AMOUNT_WITHOUT_DONATION, f"amount_cents given with kind {ev.kind!r}")
         if ev.precinct_id is not None:
@@ -208,16 +208,18 @@ class EventProcessor:
             else:
                 geo, how = self._unassigned, "unassigned"
         return EmailRow(
-            ev.event_id, occurred, record.timestamp / 1000.0, ev.source_system, ev.source_record_id or "",
+            ev.event_id, occurred, received, ev.source_system, ev.source_record_id or "",
             ev.kind, ev.mailing_id, ev.variant_id or "", self._hasher.email(ev.email), ev.voter_id or "",
             ev.link_id or "", ev.amount_cents, ev.refcode or "",
             geo.precinct_id, geo.county, geo.region, geo.state, how,
-            record.partition, record.offset,
+            partition, offset,
         )  # fmt: skip
 
-    def _rejected_row(self, record: KafkaRecord, raw: bytes, rejection: Rejected) -> RejectedRow:
+    def _rejected_row(
+        self, partition: int, offset: int, timestamp_ms: int, record: KafkaRecord, raw: bytes, rejection: Rejected
+    ) -> RejectedRow:
         return RejectedRow(
-            self.topic, record.partition, record.offset, record.key or b"", record.timestamp / 1000.0,
+            self.topic, partition, offset, record.key() or b"", timestamp_ms / 1000.0,
             rejection.reason.value, rejection.text[:1000],
             event_id_of(raw) if rejection.reason is not Reason.OVERSIZE else "", raw,
         )  # fmt: skip

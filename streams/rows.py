@@ -19,7 +19,7 @@ class Located(msgspec.Struct):
     state: str
 
 
-class CanvassRow(msgspec.Struct, frozen=True):
+class CanvassRow(msgspec.Struct, frozen=True, gc=False):
     event_id: uuid.UUID  # msgspec encodes it in C; str() per event cost ~5% of ingest CPU
     occurred_at: float
     received_at: float
@@ -46,7 +46,7 @@ class CanvassRow(msgspec.Struct, frozen=True):
     kafka_offset: int
 
 
-class SignupRow(msgspec.Struct, frozen=True):
+class SignupRow(msgspec.Struct, frozen=True, gc=False):
     event_id: uuid.UUID
     occurred_at: float
     received_at: float
@@ -74,7 +74,7 @@ class SignupRow(msgspec.Struct, frozen=True):
     kafka_offset: int
 
 
-class EmailRow(msgspec.Struct, frozen=True):
+class EmailRow(msgspec.Struct, frozen=True, gc=False):
     event_id: uuid.UUID
     occurred_at: float
     received_at: float
@@ -97,7 +97,7 @@ class EmailRow(msgspec.Struct, frozen=True):
     kafka_offset: int
 
 
-class RejectedRow(msgspec.Struct, frozen=True):
+class RejectedRow(msgspec.Struct, frozen=True, gc=False):
     source_topic: str
     kafka_partition: int
     kafka_offset: int

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from confluent_kafka import Message
 
 from sinks.exactly_once import (
     BatchMark,
@@ -23,19 +22,14 @@ from sinks.exactly_once import (
 KEY = PartitionKey("canvass.knock", 0)
 
 
-@dataclass(frozen=True)
-class Rec:
-    offset: int
-
-
-def recs(first: int, last: int) -> list[Rec]:
-    return [Rec(o) for o in range(first, last + 1)]
+def recs(first: int, last: int) -> list[Message]:
+    return [Message(topic=KEY.topic, partition=KEY.partition, offset=o, value=b"{}") for o in range(first, last + 1)]
 
 
 def test_after_mark_resumes_past_the_batch_and_drops_redelivery() -> None:
     plan = resume_plan(BatchMark(100, 199, Phase.AFTER))
     assert plan.seek_to == 200 and plan.replay is None
-    buffer = PartitionBuffer[Rec](KEY, plan, max_rows=1000, max_wait_s=0.2)
+    buffer = PartitionBuffer[Message](KEY, plan, max_rows=1000, max_wait_s=0.2)
     buffer.add(recs(150, 250), now=0.0)  # a broker that ignores the seek still cannot double count
     batch = buffer.take(now=1.0)
     assert batch is not None and (batch.first, batch.last) == (200, 250)
@@ -44,7 +38,7 @@ def test_after_mark_resumes_past_the_batch_and_drops_redelivery() -> None:
 def test_before_mark_rebuilds_exactly_the_same_batch_then_continues() -> None:
     plan = resume_plan(BatchMark(100, 199, Phase.BEFORE))
     assert plan.seek_to == 100 and plan.replay == (100, 199)
-    buffer = PartitionBuffer[Rec](KEY, plan, max_rows=30, max_wait_s=0.0)
+    buffer = PartitionBuffer[Message](KEY, plan, max_rows=30, max_wait_s=0.0)
     buffer.add(recs(100, 150), now=0.0)
     assert buffer.take(now=10.0, force=True) is None  # incomplete replay is never cut, even when forced
     buffer.add(recs(151, 260), now=0.0)
@@ -56,13 +50,13 @@ def test_before_mark_rebuilds_exactly_the_same_batch_then_continues() -> None:
 
 
 def test_replay_with_missing_records_is_refused() -> None:
-    buffer = PartitionBuffer[Rec](KEY, resume_plan(BatchMark(100, 199, Phase.BEFORE)), 1000, 0.2)
+    buffer = PartitionBuffer[Message](KEY, resume_plan(BatchMark(100, 199, Phase.BEFORE)), 1000, 0.2)
     with pytest.raises(OffsetGap):
         buffer.add(recs(120, 130), now=0.0)
 
 
 def test_the_first_batch_after_assignment_is_small() -> None:
-    buffer = PartitionBuffer[Rec](KEY, resume_plan(None), max_rows=50_000, max_wait_s=0.5)
+    buffer = PartitionBuffer[Message](KEY, resume_plan(None), max_rows=50_000, max_wait_s=0.5)
     buffer.add(recs(0, 9_999), now=0.0)
     first = buffer.take(now=0.0)
     assert first is not None and len(first.records) == 2_000
@@ -70,7 +64,7 @@ def test_the_first_batch_after_assignment_is_small() -> None:
 
 
 def test_batches_close_on_size_or_age() -> None:
-    buffer = PartitionBuffer[Rec](KEY, resume_plan(None), max_rows=10, max_wait_s=0.5)
+    buffer = PartitionBuffer[Message](KEY, resume_plan(None), max_rows=10, max_wait_s=0.5)
     buffer.add(recs(0, 4), now=0.0)
     assert buffer.take(now=0.1) is None
     aged = buffer.take(now=0.6)
@@ -129,7 +123,7 @@ def test_past_the_retry_limit_nothing_is_marked_after() -> None:
 
 
 def test_a_partition_with_a_backlog_waits_longer_for_a_fuller_batch() -> None:
-    buffer = PartitionBuffer[Rec](KEY, resume_plan(None), max_rows=1000, max_wait_s=0.2)
+    buffer = PartitionBuffer[Message](KEY, resume_plan(None), max_rows=1000, max_wait_s=0.2)
     buffer.add(recs(0, 99), now=0.0)
     assert buffer.take(now=0.3, behind=True) is not None  # the first batch never waits longer
     buffer.add(recs(100, 199), now=0.3)

@@ -6,7 +6,6 @@ and shares no code with the pipeline.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import threading
 import time
@@ -15,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import confluent_kafka
 import pytest
-from aiokafka import AIOKafkaConsumer
 from kafka import KafkaConsumer, TopicPartition
 
 from config.geography import Geography
@@ -175,7 +174,7 @@ def test_rewound_offsets_are_not_counted_twice(
 
     # Rewind the ingest group to the start of every partition while no worker runs.
     # As a group member: the embedded broker refuses offset commits from outside the group.
-    assert len(asyncio.run(rewind_group(broker.bootstrap, "groundswell-ingest"))) == 3 * PARTITIONS
+    assert len(rewind_group(broker.bootstrap, "groundswell-ingest")) == 3 * PARTITIONS
 
     worker = WorkerProcess(broker.bootstrap, data, geography_path).start()
     try:
@@ -187,21 +186,25 @@ def test_rewound_offsets_are_not_counted_twice(
         worker.stop()
 
 
-async def rewind_group(bootstrap: str, group: str) -> set[Any]:
-    consumer = AIOKafkaConsumer(
-        *EVENT_TOPICS, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-        session_timeout_ms=3000, heartbeat_interval_ms=1000,
+def rewind_group(bootstrap: str, group: str) -> set[tuple[str, int]]:
+    """Commit offset 0 for every partition, as a member of the group (with the worker's client, so its
+    group protocol): the embedded broker refuses offset commits from outside the group."""
+    consumer = confluent_kafka.Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+         "session.timeout.ms": 3000, "heartbeat.interval.ms": 1000}
     )  # fmt: skip
-    await consumer.start()
+    consumer.subscribe(list(EVENT_TOPICS))
     try:
         deadline = time.monotonic() + 30
         while not consumer.assignment() and time.monotonic() < deadline:
-            await consumer.getmany(timeout_ms=200)
-        assigned = set(consumer.assignment())
-        await consumer.commit({tp: 0 for tp in assigned})
-        return assigned
+            consumer.consume(1000, 0.2)
+        assigned = consumer.assignment()
+        consumer.commit(
+            offsets=[confluent_kafka.TopicPartition(tp.topic, tp.partition, 0) for tp in assigned], asynchronous=False
+        )
+        return {(tp.topic, tp.partition) for tp in assigned}
     finally:
-        await consumer.stop()
+        consumer.close()
 
 
 def assert_matches_truth_with_extra_duplicate(worker: WorkerProcess, truth: Truth) -> None:

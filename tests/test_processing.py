@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import pytest
+from confluent_kafka import Message
 
 from config.geography import Geography
 from config.settings import load_settings
@@ -28,14 +28,9 @@ GEO = Geography.from_rows(
 SETTINGS = load_settings(demo=True, campaign_start=date(2026, 6, 1))
 
 
-@dataclass(frozen=True)
-class Rec:
-    value: bytes | None
-    topic: str = "canvass.knock"
-    partition: int = 0
-    offset: int = 0
-    timestamp: int = int(NOW * 1000)
-    key: bytes | None = b"P1"
+def message(value: bytes | None, topic: str, offset: int) -> Message:
+    """A real confluent-kafka message, as the consumer hands them over."""
+    return Message(topic=topic, partition=0, offset=offset, key=b"P1", value=value, timestamp=(1, int(NOW * 1000)))
 
 
 def knock(**changes: Any) -> dict[str, Any]:
@@ -52,8 +47,8 @@ def knock(**changes: Any) -> dict[str, Any]:
 
 def run(topic: str, values: list[bytes]) -> tuple[list[Any], list[Any]]:
     processor = EventProcessor(topic, SETTINGS, GEO, clock=lambda: NOW)
-    records = [Rec(v, topic=topic, offset=i) for i, v in enumerate(values)]
-    batch = processor.process(records, EventIdWindow(1000))
+    records = [message(v, topic, i) for i, v in enumerate(values)]
+    batch = processor.process(0, records, EventIdWindow(1000))
     return batch.rows, batch.rejected
 
 

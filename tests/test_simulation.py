@@ -6,7 +6,6 @@ import argparse
 import collections
 import itertools
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -277,18 +276,10 @@ def test_malformed_share_and_every_reason_occur() -> None:
             seen.add((event.topic, event.key, event.value))
 
 
-@dataclass
-class _Record:
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes
-    value: bytes
-
-
 def test_labels_agree_with_the_event_processor() -> None:
     """Cross-check against the real validator: each event gets exactly the outcome it is labelled with."""
+    from confluent_kafka import Message
+
     from config.settings import load_settings
     from streams.dedup import EventIdWindow
     from streams.processing import EventProcessor
@@ -299,8 +290,15 @@ def test_labels_agree_with_the_event_processor() -> None:
     windows = {t: EventIdWindow(1_000_000) for t in EVENT_TOPICS}
     mismatches: collections.Counter[tuple[str, str]] = collections.Counter()
     for offset, event in enumerate(replay(seed=9, n=30_000, share=0.05)):
-        record = _Record(event.topic, 0, offset, int(NOW * 1000), event.key, event.value)
-        batch = processors[event.topic].process([record], windows[event.topic])
+        record = Message(
+            topic=event.topic,
+            partition=0,
+            offset=offset,
+            key=event.key,
+            value=event.value,
+            timestamp=(1, int(NOW * 1000)),
+        )
+        batch = processors[event.topic].process(0, [record], windows[event.topic])
         outcome = OK if batch.rows else batch.rejected[0].reason_code
         if outcome != event.expected:
             mismatches[(event.expected, outcome)] += 1
