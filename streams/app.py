@@ -15,11 +15,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
 import faust
 import mode
 import msgspec
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -28,10 +30,13 @@ from config.geography import Geography
 from config.settings import CONTROL_TOPIC, Settings
 from sinks.clickhouse.client import Warehouse, connect
 from sinks.clickhouse.queries import MetricsQuery, QueryError, fetch_metrics, run_read_only
+from sinks.clickhouse.voters import VoterStore
 from sinks.metrics import PipelineMetrics
 from streams.auth import Principal, TokenAuthority
 from streams.control import ControlDispatcher
 from streams.ingest import IngestLoop
+from streams.voter_file import LOADED_SCHEMA
+from streams.voter_load import batch_token
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,12 +70,29 @@ class WorkerContext:
         return client
 
     async def read(self, fn: Callable[[Client], T]) -> T:
-        """Run a query on a read thread with that thread's own client (never the writer's)."""
+        """Run a query on a read thread with that thread's own client (never the ingest writer's)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reads, lambda: fn(self._read_client()))
 
+    async def write(self, fn: Callable[[Client], T]) -> T:
+        """Run an insert that is not ingest's (a voter-file batch, a model push) the same way."""
+        return await self.read(fn)
+
 
 _json = msgspec.json.Encoder()
+MAX_UPLOAD_BYTES = 64 << 20
+
+
+class VoterLoadRecord(msgspec.Struct, frozen=True):
+    load_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+    file_name: Annotated[str, msgspec.Meta(max_length=512)]
+    file_sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+    rows_read: Annotated[int, msgspec.Meta(ge=0)]
+    rows_loaded: Annotated[int, msgspec.Meta(ge=0)]
+    rows_rejected: Annotated[int, msgspec.Meta(ge=0)]
+    rejected_by_reason: dict[str, Annotated[int, msgspec.Meta(ge=0)]]
+    ignored_columns: list[str]
+    started_at: float
 
 
 def _json_response(view: View, payload: Any, status: int = 200) -> Response:
@@ -112,6 +134,8 @@ def create_app(ctx: WorkerContext) -> faust.App:
         broker_rebalance_timeout=settings.ingest.session_timeout(settings.uses_embedded_broker) / 1000,
         topic_allow_declare=False,
         topic_disable_leader=True,
+        # Voter-file batches arrive as Arrow streams of up to ~50k rows (streams/voter_load.py).
+        web_application_options={"client_max_size": MAX_UPLOAD_BYTES},
     )
 
     ctx.control = ControlDispatcher(ctx.metrics.registry)
@@ -218,4 +242,61 @@ def create_app(ctx: WorkerContext) -> faust.App:
                 return _error(self, 400, str(exc).strip().splitlines()[0][:2000])
             return _json_response(self, {"columns": columns, "rows": rows})
 
+    @app.page("/api/v1/voters/batches")
+    class VoterBatchView(View):
+        """One validated voter-file batch from `groundswell voters load` (admin only), as an Arrow stream."""
+
+        async def post(self, request: Request) -> Response:
+            principal = authorized(request)
+            if principal is None:
+                return _error(self, 401, "missing or invalid bearer token")
+            if principal.role != "admin":
+                return _error(self, 403, f"role {principal.role!r} may not load voter files")
+            headers = request.headers
+            try:
+                load_id = headers.get("X-Load-Id", "")
+                if len(load_id) != 32 or any(c not in "0123456789abcdef" for c in load_id):
+                    raise ValueError("X-Load-Id must be 32 lowercase hex digits")
+                version = int(headers.get("X-Load-Version", ""))
+                batch_index = int(headers.get("X-Batch-Index", ""))
+                with pa.ipc.open_stream(await request.read()) as reader:
+                    table = reader.read_all()
+                if not table.schema.equals(LOADED_SCHEMA):
+                    raise ValueError(f"the batch's columns do not match the voter format: {table.schema.names}")
+            except (ValueError, pa.ArrowException) as exc:
+                return _error(self, 400, f"bad voter batch: {exc}")
+            store = partial(_insert_voters, ctx.warehouse, load_id, version, batch_token(load_id, batch_index), table)
+            await ctx.write(store)
+            return _json_response(self, {"inserted": table.num_rows})
+
+    @app.page("/api/v1/voters/loads")
+    class VoterLoadView(View):
+        """The summary of a finished voter-file load (admin only)."""
+
+        async def post(self, request: Request) -> Response:
+            principal = authorized(request)
+            if principal is None:
+                return _error(self, 401, "missing or invalid bearer token")
+            if principal.role != "admin":
+                return _error(self, 403, f"role {principal.role!r} may not load voter files")
+            try:
+                record = msgspec.json.decode(await request.read(), type=VoterLoadRecord)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                return _error(self, 400, f"bad load record: {exc}")
+            await ctx.write(partial(_record_load, ctx.warehouse, record))
+            return _json_response(self, {"recorded": record.load_id})
+
     return app
+
+
+def _insert_voters(
+    warehouse: Warehouse, load_id: str, version: int, token: str, table: pa.Table, client: Client
+) -> None:
+    VoterStore(client, warehouse).insert_batch(load_id, version, token, table)
+
+
+def _record_load(warehouse: Warehouse, r: VoterLoadRecord, client: Client) -> None:
+    VoterStore(client, warehouse).record_load(
+        r.load_id, r.file_name, r.file_sha256, (r.rows_read, r.rows_loaded, r.rows_rejected),
+        r.rejected_by_reason, r.ignored_columns, r.started_at,
+    )  # fmt: skip

@@ -169,14 +169,76 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return int(run_simulate(args, settings.bootstrap_servers))
 
 
-def cmd_sql(args: argparse.Namespace) -> int:
-    settings = _settings(**_demo_overrides())
-    token = args.token or (settings.admin_token.get_secret_value() if settings.admin_token else None)
+def _client_token(settings: Settings, given: str | None) -> str:
+    """--token, else GROUNDSWELL_ADMIN_TOKEN, else the demo token file written by `groundswell up`."""
+    token = given or (settings.admin_token.get_secret_value() if settings.admin_token else None)
     token_path = settings.data_dir / TOKEN_FILE
     if token is None and token_path.exists():
         token = token_path.read_text().strip()
     if token is None:
         raise SystemExit("no token: pass --token, set GROUNDSWELL_ADMIN_TOKEN, or run `groundswell up` first")
+    return token
+
+
+def _worker_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def cmd_voters_load(args: argparse.Namespace) -> int:
+    from sinks.clickhouse.client import connect, warehouse_from_dsn
+    from sinks.clickhouse.migrations import migrate
+    from sinks.clickhouse.voters import VoterStore
+    from streams.voter_file import VoterFileError
+    from streams.voter_load import (
+        DirectSink,
+        ProgressLine,
+        VoterSink,
+        WorkerSink,
+        expected_rows,
+        format_report,
+        load_voter_file,
+        report_json,
+    )  # fmt: skip
+
+    settings = _settings(**_demo_overrides())
+    geography = Geography.from_csv(settings.geography)
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"groundswell: no such file {path}", file=sys.stderr)
+        return 2
+    url = args.url or f"http://127.0.0.1:{settings.web_port}"
+    sink: VoterSink
+    if not args.direct and (args.url or _worker_answers(url)):
+        sink = WorkerSink(url, _client_token(settings, args.token))
+        via = f"through the worker at {url}"
+    else:
+        warehouse = warehouse_from_dsn(
+            settings.clickhouse_dsn, settings.clickhouse.cluster, settings.clickhouse.deduplication_window
+        )
+        client = connect(warehouse)
+        migrate(client, warehouse, settings.timezone)
+        sink = DirectSink(VoterStore(client, warehouse))
+        via = "directly into ClickHouse"
+    print(f"loading {path.name} {via}", file=sys.stderr)
+    progress = None if args.quiet else ProgressLine(expected_rows(path))
+    try:
+        report = load_voter_file(path, geography, settings.hashing_secret, sink, args.batch_rows, progress)
+    except (VoterFileError, RuntimeError) as exc:
+        print(f"\ngroundswell: {exc}", file=sys.stderr)
+        return 1
+    if progress is not None:
+        print(file=sys.stderr)
+    print(json.dumps(report_json(report)) if args.json else format_report(report))
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    settings = _settings(**_demo_overrides())
+    token = _client_token(settings, args.token)
     url = args.url or f"http://127.0.0.1:{settings.web_port}"
     request = urllib.request.Request(
         f"{url}/api/v1/sql",
@@ -231,6 +293,19 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--token", help="bearer token (default: GROUNDSWELL_ADMIN_TOKEN or the demo token file)")
     sql.add_argument("--url", help="worker URL (default http://127.0.0.1:$GROUNDSWELL_WEB_PORT)")
     sql.set_defaults(func=cmd_sql)
+
+    voters = sub.add_parser("voters", help="the voter file").add_subparsers(dest="voters_command", required=True)
+    load = voters.add_parser(
+        "load", help="validate and load a voter file (CSV or Parquet; format in docs/data-dictionary.md)"
+    )
+    load.add_argument("file", help="a .csv or .parquet voter file")
+    load.add_argument("--batch-rows", type=int, default=50_000, help="rows per insert (default 50,000)")
+    load.add_argument("--direct", action="store_true", help="write to ClickHouse from this process, not via a worker")
+    load.add_argument("--url", help="worker URL (default: http://127.0.0.1:$GROUNDSWELL_WEB_PORT if it answers)")
+    load.add_argument("--token", help="admin bearer token (default: GROUNDSWELL_ADMIN_TOKEN or the demo token file)")
+    load.add_argument("--json", action="store_true", help="print the report as JSON")
+    load.add_argument("--quiet", action="store_true", help="no progress bar")
+    load.set_defaults(func=cmd_voters_load)
     return parser
 
 

@@ -8,7 +8,7 @@ import msgspec
 from clickhouse_connect.driver.client import Client
 
 from sinks.clickhouse.client import Warehouse
-from sinks.clickhouse.migrations import MigrationDrift, migrate
+from sinks.clickhouse.migrations import MIGRATIONS, MigrationDrift, migrate
 from sinks.clickhouse.schema import RAW_CANVASS, aggregate_table, aggregate_view, rollup_view
 from sinks.clickhouse.tables import Topology
 from sinks.clickhouse.writer import RawBatchWriter
@@ -26,11 +26,12 @@ def schema_snapshot(client: Client, warehouse: Warehouse) -> list[tuple[str, str
 
 
 def test_migrations_run_twice_change_nothing(client: Client, warehouse: Warehouse) -> None:
-    assert migrate(client, warehouse, "America/Chicago") == [1]
+    assert migrate(client, warehouse, "America/Chicago") == [m.version for m in MIGRATIONS]
     before = schema_snapshot(client, warehouse)
     assert migrate(client, warehouse, "America/Chicago") == []
     assert schema_snapshot(client, warehouse) == before
-    assert client.query(f"SELECT count() FROM {warehouse.database}.schema_migrations").result_rows == [(1,)]
+    recorded = client.query(f"SELECT count() FROM {warehouse.database}.schema_migrations").result_rows
+    assert recorded == [(len(MIGRATIONS),)]
     tables = {name for name, _ in before}
     expected = {"raw_canvass", "agg_precinct_1d", "mv_raw_email_15m", "mv_agg_precinct_15m_1d", "metrics_state_1h"}
     assert expected <= tables

@@ -52,7 +52,14 @@ def _ingest_spine(topo: Topology, timezone: str) -> list[str]:
     return statements
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "ingest spine: raw, rejected, aggregates, metrics", _ingest_spine),)
+def _voter_file(topo: Topology, timezone: str) -> list[str]:
+    return [*schema.VOTERS.render(topo), *schema.VOTER_FILE_LOADS.render(topo)]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "ingest spine: raw, rejected, aggregates, metrics", _ingest_spine),
+    Migration(2, "voter file", _voter_file),
+)
 
 
 def applied_migrations(client: Client, warehouse: Warehouse) -> dict[int, str]:

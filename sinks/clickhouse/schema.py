@@ -91,6 +91,36 @@ SCHEMA_MIGRATIONS = Table(
 )
 
 
+# --- Voter file ---------------------------------------------------------------------------------
+
+# One row per voter; a later load replaces a voter's row (highest `version` wins: read with FINAL or
+# argMax). Sharded by voter_id on a cluster, so each voter's versions meet on one shard.
+VOTERS = Table(
+    "voters",
+    (
+        ("voter_id", "String"), ("household_id", "String"), ("precinct_id", "String"), ("county", "String"),
+        ("region", "String"), ("state", "String"), ("given_name", "String"), ("family_name", "String"),
+        ("birth_year", "Nullable(UInt16)"), ("gender", "LowCardinality(String)"), ("party", "LowCardinality(String)"),
+        ("registration_date", "Nullable(Date32)"), ("vote_history", "Array(LowCardinality(String))"),
+        ("address_line1", "String"), ("zip5", "String"), ("email_hash", "String"), ("phone_hash", "String"),
+        ("load_id", "String"), ("version", "UInt64"), ("loaded_at", f"{TS} DEFAULT now64(3)"),
+    ),
+    order_by="voter_id",
+    engine="ReplacingMergeTree(version)",
+    sharding_key="cityHash64(voter_id)",
+)  # fmt: skip
+
+VOTER_FILE_LOADS = Table(
+    "voter_file_loads",
+    (
+        ("load_id", "String"), ("file_name", "String"), ("file_sha256", "String"), ("rows_read", "UInt64"),
+        ("rows_loaded", "UInt64"), ("rows_rejected", "UInt64"), ("rejected_by_reason", "Map(String, UInt64)"),
+        ("ignored_columns", "Array(String)"), ("started_at", TS), ("finished_at", TS),
+    ),
+    order_by="(started_at, load_id)",
+)  # fmt: skip
+
+
 # --- Aggregates --------------------------------------------------------------------------------
 
 COUNTER = "SimpleAggregateFunction(sum, UInt64)"
