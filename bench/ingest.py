@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -68,6 +69,56 @@ def health(port: int) -> dict[str, Any] | None:
             return dict(json.loads(response.read()))
     except OSError:
         return None
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class RssSampler:
+    """Samples a process's resident memory every `interval_s` in a thread (for the soak figures)."""
+
+    def __init__(self, pid: int, interval_s: float = 5.0) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._pid, self._interval = pid, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic() - started, rss_mib(self._pid)))
+            self._stop.wait(self._interval)
+
+    def summary(self) -> dict[str, float]:
+        """RSS over the run. Growth compares the second and the last quarter of the samples (the first
+        quarter is warm-up: caches and the event-id windows fill), per hour between their midpoints."""
+        values = [v for _, v in self.samples]
+        quarter = len(values) // 4
+        growth = float("nan")
+        if quarter >= 1:
+            second, last = self.samples[quarter : 2 * quarter], self.samples[-quarter:]
+
+            def mean(xs: list[float]) -> float:
+                return sum(xs) / len(xs)
+
+            hours = (mean([t for t, _ in last]) - mean([t for t, _ in second])) / 3600
+            growth = (mean([v for _, v in last]) - mean([v for _, v in second])) / hours if hours > 0 else growth
+        return {
+            "samples": len(values), "first_mib": values[0], "last_mib": values[-1], "max_mib": max(values),
+            "growth_mib_per_hour_after_warmup": growth,
+        }  # fmt: skip
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -146,9 +197,7 @@ def freshness(data_dir: Path, since_ms: int) -> dict[str, float]:
         f"WHERE toUnixTimestamp64Milli(received_at) >= {since_ms}"
         for table in ("raw_canvass", "raw_signups", "raw_email")
     )
-    row = client.query(
-        f"SELECT count(), quantiles(0.5, 0.95, 0.99)(ms), max(ms) FROM ({parts})"
-    ).result_rows[0]
+    row = client.query(f"SELECT count(), quantiles(0.5, 0.95, 0.99)(ms), max(ms) FROM ({parts})").result_rows[0]
     client.close()
     p50, p95, p99 = row[1]
     return {"events": row[0], "p50_s": p50 / 1000, "p95_s": p95 / 1000, "p99_s": p99 / 1000, "max_s": row[2] / 1000}
@@ -180,13 +229,18 @@ def main() -> None:
         batch_dir.mkdir()
         figures, worker, port = run_worker(broker.bootstrap, batch_dir, stats.sent, "bench-batch")
         results["batch_worker"] = figures
-        print(f"batch worker:  {figures['events_per_s']:>9,.0f} events/s, first event after "
-              f"{figures['start_to_first_event_s']:.2f}s, peak RSS {figures['peak_rss_mib']:.0f} MiB", flush=True)
+        print(
+            f"batch worker:  {figures['events_per_s']:>9,.0f} events/s, first event after "
+            f"{figures['start_to_first_event_s']:.2f}s, peak RSS {figures['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
 
         # Freshness: the same worker, caught up, now fed live at a steady rate.
         since_ms = int(time.time() * 1000)
         live = CampaignGenerator(world, seed=8, malformed_share=0.0, clock=LiveClock())
-        live_stats = asyncio.run(produce_events(broker.bootstrap, live, args.rate, args.freshness_seconds))
+        with RssSampler(worker.pid) as rss:
+            live_stats = asyncio.run(produce_events(broker.bootstrap, live, args.rate, args.freshness_seconds))
+        results["worker_rss_during_live"] = rss.summary()
         target = stats.sent + live_stats.sent
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -198,9 +252,17 @@ def main() -> None:
         results["worker_peak_rss_after_live_mib"] = peak_rss_mib(worker.pid)
         stop(worker)
         results["freshness"] = freshness(batch_dir, since_ms)
-        f = results["freshness"]
-        print(f"freshness at {results['live_rate_events_per_s']:,.0f} events/s over {f['events']:,} events: "
-              f"p50 {f['p50_s']:.3f}s  p95 {f['p95_s']:.3f}s  p99 {f['p99_s']:.3f}s  max {f['max_s']:.3f}s", flush=True)
+        f, m = results["freshness"], results["worker_rss_during_live"]
+        print(
+            f"freshness at {results['live_rate_events_per_s']:,.0f} events/s over {f['events']:,} events: "
+            f"p50 {f['p50_s']:.3f}s  p95 {f['p95_s']:.3f}s  p99 {f['p99_s']:.3f}s  max {f['max_s']:.3f}s",
+            flush=True,
+        )
+        print(
+            f"worker RSS while live: {m['first_mib']:.0f} → {m['last_mib']:.0f} MiB (max {m['max_mib']:.0f}), "
+            f"growth after warm-up {m['growth_mib_per_hour_after_warmup']:+.0f} MiB/h",
+            flush=True,
+        )
 
         if not args.skip_baseline:
             base_dir = work / "baseline"
@@ -208,8 +270,11 @@ def main() -> None:
             # The baseline reads only the pre-produced events (its group starts at the earliest offsets).
             base = run_baseline(broker.bootstrap, base_dir, stats.sent)
             results["faust_baseline"] = base
-            print(f"faust agent:   {base['events_per_s']:>9,.0f} events/s, first event after "
-                  f"{base['start_to_first_event_s']:.2f}s, peak RSS {base['peak_rss_mib']:.0f} MiB", flush=True)
+            print(
+                f"faust agent:   {base['events_per_s']:>9,.0f} events/s, first event after "
+                f"{base['start_to_first_event_s']:.2f}s, peak RSS {base['peak_rss_mib']:.0f} MiB",
+                flush=True,
+            )
             ratio = figures["events_per_s"] / base["events_per_s"]
             results["throughput_ratio_batch_over_faust"] = ratio
             print(f"ratio batch / faust agent: {ratio:.1f}x", flush=True)

@@ -77,6 +77,10 @@ class Geography:
         return cls(precincts, {z: tuple(p) for z, p in zips.items()})
 
     @property
+    def regions(self) -> frozenset[str]:
+        return frozenset(p.region for p in self.precincts.values())
+
+    @property
     def states(self) -> frozenset[str]:
         return frozenset(p.state for p in self.precincts.values())
 

@@ -8,13 +8,14 @@ per-event agents cost ~90 µs of CPU per event (docs/benchmarks.md).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
@@ -30,9 +31,10 @@ from config.geography import Geography
 from config.settings import CONTROL_TOPIC, Settings
 from sinks.clickhouse.client import Warehouse, connect
 from sinks.clickhouse.queries import MetricsQuery, QueryError, fetch_metrics, run_read_only
+from sinks.clickhouse.tokens import StoredToken, TokenStore
 from sinks.clickhouse.voters import VoterStore
 from sinks.metrics import PipelineMetrics
-from streams.auth import Principal, TokenAuthority
+from streams.auth import ROLES, Principal, TokenAuthority, TokenGrant, new_token, new_token_id, token_digest
 from streams.control import ControlDispatcher
 from streams.ingest import IngestLoop
 from streams.voter_file import LOADED_SCHEMA
@@ -81,6 +83,17 @@ class WorkerContext:
 
 _json = msgspec.json.Encoder()
 MAX_UPLOAD_BYTES = 64 << 20
+
+
+# How often a worker re-reads the stored tokens: a revocation reaches every worker within this.
+TOKEN_RELOAD_SECONDS = 5.0
+
+
+class TokenRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    role: str
+    regions: list[str] = []
+    expires_in_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] | None = None
 
 
 class VoterLoadRecord(msgspec.Struct, frozen=True):
@@ -175,6 +188,77 @@ def create_app(ctx: WorkerContext) -> faust.App:
 
     def authorized(request: Request) -> Principal | None:
         return ctx.auth.authenticate(request.headers.get("Authorization"))
+
+    async def reload_tokens() -> None:
+        try:
+            stored = await ctx.read(lambda client: TokenStore(client, ctx.warehouse).all())
+        except Exception as exc:  # the table appears with the first migration; until then, bootstrap tokens only
+            log.debug("could not read stored tokens yet: %s", exc)
+            return
+        ctx.auth.load(_grant(t) for t in stored)
+
+    @app.timer(TOKEN_RELOAD_SECONDS)  # type: ignore[untyped-decorator]
+    async def token_reload_timer() -> None:
+        await reload_tokens()
+
+    def admin_only(view: View, request: Request) -> tuple[Principal | None, Response | None]:
+        principal = authorized(request)
+        if principal is None:
+            return None, _error(view, 401, "missing or invalid bearer token")
+        if principal.role != "admin":
+            return None, _error(view, 403, f"role {principal.role!r} may not manage tokens")
+        return principal, None
+
+    @app.page("/api/v1/tokens")
+    class TokensView(View):
+        """Create (POST) and list (GET) API tokens; admin only. A new token is shown once, in the response."""
+
+        async def get(self, request: Request) -> Response:
+            _, refused = admin_only(self, request)
+            if refused is not None:
+                return refused
+            stored = await ctx.read(lambda client: TokenStore(client, ctx.warehouse).all())
+            return _json_response(
+                self, {"tokens": [_token_json(t) for t in sorted(stored, key=lambda t: t.created_at)]}
+            )
+
+        async def post(self, request: Request) -> Response:
+            principal, refused = admin_only(self, request)
+            if refused is not None or principal is None:
+                return refused or _error(self, 401, "missing or invalid bearer token")
+            try:
+                wanted = msgspec.json.decode(await request.read(), type=TokenRequest)
+                _check_grant(wanted, ctx.geography)
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                return _error(self, 400, f"bad token request: {exc}")
+            secret = new_token()
+            now = datetime.now(UTC)
+            expires = now + timedelta(days=wanted.expires_in_days) if wanted.expires_in_days else None
+            stored = StoredToken(
+                new_token_id(), wanted.name, wanted.role, tuple(sorted(set(wanted.regions))), token_digest(secret),
+                now, principal.name, expires, None,
+            )  # fmt: skip
+            await ctx.write(lambda client: TokenStore(client, ctx.warehouse).save(stored))
+            await reload_tokens()
+            return _json_response(self, {**_token_json(stored), "token": secret}, 201)
+
+    @app.page("/api/v1/tokens/{token_id}")
+    class TokenView(View):
+        """Revoke (DELETE) a token; admin only. Every worker refuses it within TOKEN_RELOAD_SECONDS."""
+
+        async def delete(self, request: Request, token_id: str) -> Response:
+            _, refused = admin_only(self, request)
+            if refused is not None:
+                return refused
+            found = await ctx.read(lambda client: TokenStore(client, ctx.warehouse).get(token_id))
+            if found is None:
+                return _error(self, 404, f"no token {token_id!r}")
+            if found.revoked_at is None:
+                revoked = dataclasses.replace(found, revoked_at=datetime.now(UTC))
+                await ctx.write(lambda client: TokenStore(client, ctx.warehouse).save(revoked))
+                await reload_tokens()
+                found = revoked
+            return _json_response(self, _token_json(found))
 
     @app.page("/healthz")
     async def healthz(view: View, request: Request) -> Response:
@@ -287,6 +371,34 @@ def create_app(ctx: WorkerContext) -> faust.App:
             return _json_response(self, {"recorded": record.load_id})
 
     return app
+
+
+def _grant(t: StoredToken) -> TokenGrant:
+    regions = frozenset(t.regions) if t.role == "regional" else None
+    return TokenGrant(t.token_id, t.token_sha256, Principal(t.name, t.role, regions, t.token_id), t.expires_at,
+                      t.revoked_at)  # fmt: skip
+
+
+def _token_json(t: StoredToken) -> dict[str, Any]:
+    return {
+        "token_id": t.token_id, "name": t.name, "role": t.role, "regions": list(t.regions),
+        "created_at": t.created_at.isoformat(), "created_by": t.created_by,
+        "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+        "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+    }  # fmt: skip
+
+
+def _check_grant(wanted: TokenRequest, geography: Geography) -> None:
+    if wanted.role not in ROLES:
+        raise ValueError(f"unknown role {wanted.role!r}; known: {', '.join(ROLES)}")
+    if wanted.role == "regional":
+        if not wanted.regions:
+            raise ValueError("a regional token needs at least one region")
+        unknown = sorted(set(wanted.regions) - set(geography.regions))
+        if unknown:
+            raise ValueError(f"unknown regions {unknown}; known: {sorted(geography.regions)}")
+    elif wanted.regions:
+        raise ValueError(f"regions apply to regional tokens only; a {wanted.role} sees every region")
 
 
 def _insert_voters(

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -236,6 +237,53 @@ def cmd_voters_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _api(args: argparse.Namespace, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """Call a running worker's API with the admin token; (status, decoded JSON body)."""
+    settings = _settings(**_demo_overrides())
+    url = (args.url or f"http://127.0.0.1:{settings.web_port}").rstrip("/")
+    request = urllib.request.Request(
+        url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {_client_token(settings, args.token)}", "Content-Type": "application/json"},
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+    except urllib.error.URLError as exc:
+        raise SystemExit(f"cannot reach the worker at {url}: {exc.reason} (is `groundswell up` running?)") from None
+
+
+def _print_api_result(status: int, body: Any) -> int:
+    if status >= 400:
+        print(f"error {status}: {body.get('error', body) if isinstance(body, dict) else body}", file=sys.stderr)
+        return 1
+    print(json.dumps(body, indent=2))
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    request: dict[str, Any] = {"name": args.name, "role": args.role}
+    if args.regions:
+        request["regions"] = [r.strip() for r in args.regions.split(",") if r.strip()]
+    if args.expires_days is not None:
+        request["expires_in_days"] = args.expires_days
+    status, body = _api(args, "POST", "/api/v1/tokens", request)
+    if status < 400:
+        print("the token is shown once; store it now", file=sys.stderr)
+    return _print_api_result(status, body)
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    return _print_api_result(*_api(args, "GET", "/api/v1/tokens"))
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    return _print_api_result(*_api(args, "DELETE", f"/api/v1/tokens/{urllib.parse.quote(args.token_id)}"))
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     settings = _settings(**_demo_overrides())
     token = _client_token(settings, args.token)
@@ -306,6 +354,22 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--json", action="store_true", help="print the report as JSON")
     load.add_argument("--quiet", action="store_true", help="no progress bar")
     load.set_defaults(func=cmd_voters_load)
+
+    tokens = sub.add_parser("token", help="API tokens (through a running worker; admin)")
+    token_sub = tokens.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="create a token (printed once)")
+    create.add_argument("--name", required=True, help="who or what the token is for")
+    create.add_argument("--role", required=True, choices=("admin", "statistician", "modeller", "regional"))
+    create.add_argument("--regions", help="comma-separated regions (regional tokens only)")
+    create.add_argument("--expires-days", type=float, help="expire after this many days (default: never)")
+    create.set_defaults(func=cmd_token_create)
+    token_sub.add_parser("list", help="list tokens (never their secrets)").set_defaults(func=cmd_token_list)
+    revoke = token_sub.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("token_id")
+    revoke.set_defaults(func=cmd_token_revoke)
+    for command in (create, revoke, token_sub.choices["list"]):
+        command.add_argument("--url", help="worker URL (default http://127.0.0.1:$GROUNDSWELL_WEB_PORT)")
+        command.add_argument("--token", help="admin token (default: GROUNDSWELL_ADMIN_TOKEN or the demo token file)")
     return parser
 
 

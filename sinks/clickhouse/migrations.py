@@ -56,9 +56,18 @@ def _voter_file(topo: Topology, timezone: str) -> list[str]:
     return [*schema.VOTERS.render(topo), *schema.VOTER_FILE_LOADS.render(topo)]
 
 
+def _models(topo: Topology, timezone: str) -> list[str]:
+    statements: list[str] = []
+    for table in (schema.MODEL_VERSIONS, schema.MODEL_ALIASES, schema.VOTER_SCORES, schema.VOTER_SCORES_LATEST,
+                  schema.MODEL_METRICS, schema.MODEL_STATE):  # fmt: skip
+        statements += table.render(topo)
+    return statements + schema.VOTER_SCORES_LATEST_VIEW.render(topo)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingest spine: raw, rejected, aggregates, metrics", _ingest_spine),
     Migration(2, "voter file", _voter_file),
+    Migration(3, "access: API tokens", lambda topo, timezone: schema.API_TOKENS.render(topo)),
 )
 
 

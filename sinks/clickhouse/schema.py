@@ -121,6 +121,105 @@ VOTER_FILE_LOADS = Table(
 )  # fmt: skip
 
 
+# --- Models (issue #3) ------------------------------------------------------------------------------
+
+# Immutable model versions: `version` is the sha256 of the artifact's bytes, so a push of the same
+# artifact is the same row (and the same insert token).
+MODEL_VERSIONS = Table(
+    "model_versions",
+    (
+        ("version", "String"), ("model", "String"), ("pushed_at", f"{TS} DEFAULT now64(3)"), ("pushed_by", "String"),
+        ("manifest", "String"), ("artifact", "String"), ("size_bytes", "UInt64"), ("feature_fingerprint", "String"),
+        ("gate_report", "String"),
+    ),
+    order_by="(model, version)",
+    engine="ReplacingMergeTree",
+    sharding_key="cityHash64(version)",
+)  # fmt: skip
+
+# Alias moves (champion, challenger, shadow), append-only: the current target of an alias is the
+# version of its highest `seq`; an empty version clears the alias. The history is what rollback reads.
+MODEL_ALIASES = Table(
+    "model_aliases",
+    (
+        ("model", "String"), ("alias", "LowCardinality(String)"), ("version", "String"), ("seq", "UInt64"),
+        ("moved_at", f"{TS} DEFAULT now64(3)"), ("moved_by", "String"), ("reason", "String"),
+    ),
+    order_by="(model, alias, seq)",
+    sharding_key="cityHash64(model)",
+)  # fmt: skip
+
+VOTER_SCORES = Table(
+    "voter_scores",
+    (
+        ("voter_id", "String"), ("model", "String"), ("version", "String"), ("alias", "LowCardinality(String)"),
+        ("score", "Float32"), ("scored_at", TS), ("source", "LowCardinality(String)"),
+    ),
+    order_by="(voter_id, model, version, scored_at)",
+    partition_by="toYYYYMM(scored_at)",
+    sharding_key="cityHash64(voter_id)",
+)  # fmt: skip
+
+# The latest score of each voter under each model version (fed by a materialized view).
+VOTER_SCORES_LATEST = Table(
+    "voter_scores_latest",
+    (
+        ("model", "String"), ("version", "String"), ("voter_id", "String"), ("score", "Float32"),
+        ("scored_at", TS), ("source", "LowCardinality(String)"),
+    ),
+    order_by="(model, version, voter_id)",
+    engine="ReplacingMergeTree(scored_at)",
+    sharding_key="cityHash64(voter_id)",
+)  # fmt: skip
+
+VOTER_SCORES_LATEST_VIEW = MaterializedView(
+    "mv_voter_scores_latest",
+    source="voter_scores",
+    target="voter_scores_latest",
+    select="SELECT model, version, voter_id, score, scored_at, source FROM {source}",
+)
+
+MODEL_METRICS = Table(
+    "model_metrics",
+    (
+        ("model", "String"), ("version", "String"), ("alias", "LowCardinality(String)"),
+        ("scope", "LowCardinality(String)"), ("labels", "UInt64"), ("window_labels", "UInt64"),
+        ("log_loss", "Float64"), ("brier", "Float64"), ("ece", "Float64"), ("auc", "Float64"),
+        ("worker", "String"), ("recorded_at", f"{TS} DEFAULT now64(3)"),
+    ),
+    order_by="(model, version, scope, recorded_at)",
+    partition_by="toYYYYMM(recorded_at)",
+)  # fmt: skip
+
+# Checkpoints of the online learners, with the Kafka positions they have learned up to.
+MODEL_STATE = Table(
+    "model_state",
+    (
+        ("model", "String"), ("alias", "LowCardinality(String)"), ("base_version", "String"),
+        ("consumer_group", "String"), ("positions", "Map(String, UInt64)"), ("labels", "UInt64"),
+        ("state", "String"), ("saved_at", f"{TS} DEFAULT now64(3)"),
+    ),
+    order_by="(model, alias, consumer_group, saved_at)",
+    distributed=False,
+)  # fmt: skip
+
+
+# --- Access (issue #6) ------------------------------------------------------------------------------
+
+# API tokens, stored as SHA-256 digests only. A revocation is a newer version of the row.
+API_TOKENS = Table(
+    "api_tokens",
+    (
+        ("token_id", "String"), ("name", "String"), ("role", "LowCardinality(String)"), ("regions", "Array(String)"),
+        ("token_sha256", "String"), ("created_at", TS), ("created_by", "String"), ("expires_at", f"Nullable({TS})"),
+        ("revoked_at", f"Nullable({TS})"), ("version", "UInt64"),
+    ),
+    order_by="token_id",
+    engine="ReplacingMergeTree(version)",
+    sharding_key="cityHash64(token_id)",
+)  # fmt: skip
+
+
 # --- Aggregates --------------------------------------------------------------------------------
 
 COUNTER = "SimpleAggregateFunction(sum, UInt64)"

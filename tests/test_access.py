@@ -1,0 +1,110 @@
+"""Tokens and roles: the authority's rules, and token management through a running worker."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.auth import Principal, TokenAuthority, TokenGrant, new_token, token_digest
+from streams.broker import EmbeddedBroker
+from streams.simulation.world import build_world
+from tests.harness import TOKEN, WorkerProcess, free_port, wait_for
+
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def grant(token: str, role: str = "statistician", **changes: Any) -> TokenGrant:
+    fields: dict[str, Any] = {"expires_at": None, "revoked_at": None, **changes}
+    return TokenGrant("t1", token_digest(token), Principal("ana", role), **fields)
+
+
+def test_stored_tokens_expire_and_can_be_revoked() -> None:
+    auth = TokenAuthority()
+    token = new_token()
+    auth.load([grant(token, expires_at=NOW + timedelta(days=1))])
+    assert auth.authenticate(f"Bearer {token}", now=NOW) == Principal("ana", "statistician")
+    assert auth.authenticate(f"Bearer {token}", now=NOW + timedelta(days=1)) is None  # expiry is exclusive
+    auth.load([grant(token, revoked_at=NOW)])
+    assert auth.authenticate(f"Bearer {token}", now=NOW) is None
+    assert auth.authenticate(f"Bearer {token}x", now=NOW) is None
+    assert auth.authenticate(token, now=NOW) is None  # not a bearer header
+    assert auth.authenticate(None) is None
+
+
+def test_bootstrap_tokens_survive_a_reload_and_roles_are_checked() -> None:
+    auth = TokenAuthority()
+    auth.register("boot", Principal("admin", "admin"))
+    auth.load([])
+    assert auth.authenticate("Bearer boot") == Principal("admin", "admin")
+    with pytest.raises(ValueError, match="unknown role"):
+        auth.register("x", Principal("eve", "superuser"))
+    regional = Principal("rita", "regional", frozenset({"North"}))
+    assert regional.may_see_region("North") and not regional.may_see_region("South")
+    assert Principal("sam", "statistician").may_see_region("South")
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[WorkerProcess]:
+    world = build_world(3, precincts=20, counties=4, regions=2, voters_per_precinct=20)
+    geography = tmp_path / "geography.csv"
+    world.write_geography_csv(geography)
+    with EmbeddedBroker(free_port(), tmp_path / "broker.log") as broker:
+        running = WorkerProcess(broker.bootstrap, tmp_path / "data", geography).start()
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+def call(worker: WorkerProcess, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{worker.port}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}"},
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_tokens_are_created_listed_used_and_revoked_through_the_api(worker: WorkerProcess) -> None:
+    status, created = call(worker, "POST", "/api/v1/tokens", TOKEN, {"name": "rita", "role": "regional",
+                                                                       "regions": ["Northeast"]})  # fmt: skip
+    assert status == 201, created
+    secret = created["token"]
+    assert created["regions"] == ["Northeast"] and secret.startswith("gs_")
+
+    # The regional token works, but only for what its role allows.
+    assert call(worker, "GET", "/api/v1/metrics?level=state&window=1d", secret)[0] == 200
+    status, body = call(worker, "POST", "/api/v1/sql", secret, {"query": "SELECT 1"})
+    assert status == 403 and "regional" in body["error"]
+    assert call(worker, "GET", "/api/v1/tokens", secret)[0] == 403  # not an admin
+
+    status, listed = call(worker, "GET", "/api/v1/tokens", TOKEN)
+    assert status == 200 and [t["name"] for t in listed["tokens"]] == ["rita"]
+    assert secret not in json.dumps(listed) and token_digest(secret) not in json.dumps(listed)
+
+    for bad, reason in (
+        ({"name": "x", "role": "regional"}, "at least one region"),
+        ({"name": "x", "role": "regional", "regions": ["Atlantis"]}, "unknown regions"),
+        ({"name": "x", "role": "statistician", "regions": ["Northeast"]}, "regional tokens only"),
+        ({"name": "x", "role": "root"}, "unknown role"),
+        ({"name": "x", "role": "admin", "expires_in_days": -1}, "bad token request"),
+    ):
+        status, body = call(worker, "POST", "/api/v1/tokens", TOKEN, bad)
+        assert status == 400 and reason in body["error"], (bad, body)
+
+    status, revoked = call(worker, "DELETE", f"/api/v1/tokens/{created['token_id']}", TOKEN)
+    assert status == 200 and revoked["revoked_at"]
+    wait_for(lambda: call(worker, "GET", "/api/v1/metrics?level=state", secret)[0] == 401, 15, "the revocation")
+    assert call(worker, "DELETE", "/api/v1/tokens/nosuchtoken", TOKEN)[0] == 404
