@@ -84,6 +84,17 @@ class ClickHouseSettings(BaseModel):
     deduplication_window: int = Field(default=10_000, ge=100, le=1_000_000)
 
 
+class TrendSettings(BaseModel):
+    """The trend agent (streams/trends.py): which worker runs it, how often, how long an hour stays open."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    interval_s: float = Field(default=60.0, ge=1.0, le=3600.0)
+    # An hour is evaluated this long after it ends, so late events still count in it.
+    grace_s: float = Field(default=600.0, ge=0.0, le=86_400.0)
+
+
 class Settings(BaseSettings):
     """All of Groundswell's configuration. Frozen: pass it around, never mutate it."""
 
@@ -114,6 +125,7 @@ class Settings(BaseSettings):
     topics: dict[str, TopicSettings] = Field(default_factory=dict)
     ingest: IngestSettings = IngestSettings()
     clickhouse: ClickHouseSettings = ClickHouseSettings()
+    trends: TrendSettings = TrendSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -39,3 +39,13 @@ class PipelineMetrics:
         self.replayed_batches = Counter(
             "groundswell_replayed_batches_total", "Unconfirmed batches rebuilt after a restart", registry=r
         )
+        self.trend_windows = Counter(
+            "groundswell_trend_windows_total", "Hourly windows evaluated by the trend agent", registry=r
+        )
+        self.trend_flags = Counter(
+            "groundswell_trend_flags_total", "Trend flags raised, updated or closed", ["metric", "level", "status"],
+            registry=r,
+        )  # fmt: skip
+        self.trend_tick_seconds = Histogram(
+            "groundswell_trend_tick_seconds", "One trend agent tick", buckets=LATENCY_BUCKETS, registry=r
+        )

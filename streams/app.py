@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,15 +28,19 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from config.geography import Geography
-from config.settings import CONTROL_TOPIC, Settings
+from config.settings import CANVASS_TOPIC, CONTROL_TOPIC, Settings
+from models.trends import TrendFlag
 from sinks.clickhouse.client import Warehouse, connect
 from sinks.clickhouse.queries import MetricsQuery, QueryError, fetch_metrics, run_read_only
 from sinks.clickhouse.tokens import StoredToken, TokenStore
+from sinks.clickhouse.trends import TrendStore
 from sinks.clickhouse.voters import VoterStore
+from sinks.exactly_once import PartitionKey
 from sinks.metrics import PipelineMetrics
 from streams.auth import ROLES, Principal, TokenAuthority, TokenGrant, new_token, new_token_id, token_digest
 from streams.control import ControlDispatcher
 from streams.ingest import IngestLoop
+from streams.trends import TrendAgent
 from streams.voter_file import LOADED_SCHEMA
 from streams.voter_load import batch_token
 
@@ -56,6 +60,9 @@ class WorkerContext:
     metrics: PipelineMetrics = field(default_factory=PipelineMetrics)
     ingest: IngestLoop | None = None
     control: ControlDispatcher | None = None
+    trends: TrendAgent | None = None
+    # Where trend flags go after they are stored (the alert router, issue #4); none: stored only.
+    flag_listeners: list[Callable[[list[TrendFlag]], Awaitable[None]]] = field(default_factory=list)
     # Run first when the worker stops (e.g. stop the demo simulator so the worker can drain it).
     before_stop: list[Callable[[], None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
@@ -75,6 +82,10 @@ class WorkerContext:
         """Run a query on a read thread with that thread's own client (never the ingest writer's)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reads, lambda: fn(self._read_client()))
+
+    async def publish_flags(self, flags: list[TrendFlag]) -> None:
+        for listener in self.flag_listeners:
+            await listener(flags)
 
     async def write(self, fn: Callable[[Client], T]) -> T:
         """Run an insert that is not ingest's (a voter-file batch, a model push) the same way."""
@@ -208,6 +219,51 @@ def create_app(ctx: WorkerContext) -> faust.App:
         if principal.role != "admin":
             return None, _error(view, 403, f"role {principal.role!r} may not manage tokens")
         return principal, None
+
+    trend_agent = TrendAgent(
+        ctx.geography, settings.timezone, timedelta(seconds=settings.trends.grace_s),
+        lambda fn: ctx.read(lambda client: fn(TrendStore(client, ctx.warehouse))),
+        on_flags=ctx.publish_flags,
+    )  # fmt: skip
+    ctx.trends = trend_agent
+
+    @app.timer(settings.trends.interval_s)  # type: ignore[untyped-decorator]
+    async def trend_timer() -> None:
+        # One worker runs the agent: the owner of the canvass topic's partition 0 in the ingest group.
+        if not settings.trends.enabled or ctx.ingest is None:
+            return
+        if PartitionKey(CANVASS_TOPIC, 0) not in ctx.ingest.stats.assigned:
+            return
+        started = time.perf_counter()
+        before = trend_agent.windows_evaluated
+        try:
+            flags = await trend_agent.tick()
+        except Exception:
+            log.exception("trend agent tick failed; the next tick retries from the saved state")
+            return
+        ctx.metrics.trend_windows.inc(trend_agent.windows_evaluated - before)
+        ctx.metrics.trend_tick_seconds.observe(time.perf_counter() - started)
+        for flag in flags:
+            ctx.metrics.trend_flags.labels(flag.metric, flag.level, flag.status).inc()
+
+    @app.page("/api/v1/trends")
+    async def api_trends(view: View, request: Request) -> Response:
+        principal = authorized(request)
+        if principal is None:
+            return _error(view, 401, "missing or invalid bearer token")
+        q = request.query
+        status, metric = q.get("status"), q.get("metric")
+        if status not in (None, "open", "new", "updated", "closed"):
+            return _error(view, 400, "status must be open, new, updated or closed")
+        try:
+            limit = int(q.get("limit", "200"))
+            if not 1 <= limit <= 1000:
+                raise ValueError
+        except ValueError:
+            return _error(view, 400, "limit must be an integer from 1 to 1000")
+        regions = principal.regions  # regional staff: their regions only, filtered in the query
+        flags = await ctx.read(lambda client: TrendStore(client, ctx.warehouse).flags(regions, status, metric, limit))
+        return _json_response(view, {"flags": flags})
 
     @app.page("/api/v1/tokens")
     class TokensView(View):

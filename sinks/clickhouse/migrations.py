@@ -68,6 +68,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingest spine: raw, rejected, aggregates, metrics", _ingest_spine),
     Migration(2, "voter file", _voter_file),
     Migration(3, "access: API tokens", lambda topo, timezone: schema.API_TOKENS.render(topo)),
+    Migration(4, "trends: flags and detector state", lambda topo, timezone: [
+        *schema.TREND_FLAGS.render(topo), *schema.TREND_STATE.render(topo)]),
 )
 
 

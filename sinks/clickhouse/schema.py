@@ -220,6 +220,39 @@ API_TOKENS = Table(
 )  # fmt: skip
 
 
+# --- Trends (issue #4) ------------------------------------------------------------------------------
+
+# One row per flag episode (newest version wins): the agent upserts on flag_id as an episode is
+# raised, updated and closed.
+TREND_FLAGS = Table(
+    "trend_flags",
+    (
+        ("flag_id", "String"), ("status", "LowCardinality(String)"), ("metric", "LowCardinality(String)"),
+        ("level", "LowCardinality(String)"), ("unit_id", "String"), ("region", "String"),
+        ("direction", "LowCardinality(String)"), ("effect", "Float64"), ("effect_kind", "LowCardinality(String)"),
+        ("baseline", "Float64"), ("observed", "Float64"), ("volume", "Float64"), ("z_score", "Float64"),
+        ("p_value", "Float64"), ("statistic", "Float64"), ("threshold", "Float64"), ("onset", TS),
+        ("raised_at", TS), ("window_start", TS), ("window_end", TS), ("updated_at", f"{TS} DEFAULT now64(3)"),
+        ("version", "UInt64"),
+    ),
+    order_by="flag_id",
+    engine="ReplacingMergeTree(version)",
+    sharding_key="cityHash64(flag_id)",
+)  # fmt: skip
+
+# The detectors' state (JSON, megabytes for thousands of precincts), saved once per agent tick; merges
+# keep only the newest row per metric.
+TREND_STATE = Table(
+    "trend_state",
+    (
+        ("metric", "String"), ("last_window_end", TS), ("state", "String"), ("saved_at", f"{TS} DEFAULT now64(3)"),
+    ),
+    order_by="metric",
+    engine="ReplacingMergeTree(last_window_end)",
+    distributed=False,
+)  # fmt: skip
+
+
 # --- Aggregates --------------------------------------------------------------------------------
 
 COUNTER = "SimpleAggregateFunction(sum, UInt64)"
