@@ -351,9 +351,11 @@ def create_app(ctx: WorkerContext) -> faust.App:
                 id=q.get("id"),
                 start=_parse_time("from", q.get("from")),
                 end=_parse_time("to", q.get("to")),
+                regions=principal.regions,
             )
         except QueryError as exc:
-            return _error(view, 400, str(exc))
+            status = 403 if principal.regions is not None and "other regions" in str(exc) else 400
+            return _error(view, status, str(exc))
         rows, truncated = await ctx.read(lambda client: fetch_metrics(client, query))
         return _json_response(
             view, {"level": query.level, "window": query.window, "rows": rows, "truncated": truncated}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import urllib.error
 import urllib.request
@@ -14,10 +15,13 @@ import pytest
 
 from streams.auth import Principal, TokenAuthority, TokenGrant, new_token, token_digest
 from streams.broker import EmbeddedBroker
+from streams.simulation.campaign import CampaignGenerator
+from streams.simulation.clock import ReplayClock
 from streams.simulation.world import build_world
-from tests.harness import TOKEN, WorkerProcess, free_port, wait_for
+from tests.harness import TOKEN, WorkerProcess, free_port, produce, wait_for
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+WORLD = build_world(3, precincts=20, counties=4, regions=2, voters_per_precinct=20)
 
 
 def grant(token: str, role: str = "statistician", **changes: Any) -> TokenGrant:
@@ -52,15 +56,19 @@ def test_bootstrap_tokens_survive_a_reload_and_roles_are_checked() -> None:
 
 @pytest.fixture
 def worker(tmp_path: Path) -> Iterator[WorkerProcess]:
-    world = build_world(3, precincts=20, counties=4, regions=2, voters_per_precinct=20)
     geography = tmp_path / "geography.csv"
-    world.write_geography_csv(geography)
+    WORLD.write_geography_csv(geography)
     with EmbeddedBroker(free_port(), tmp_path / "broker.log") as broker:
         running = WorkerProcess(broker.bootstrap, tmp_path / "data", geography).start()
         try:
             yield running
         finally:
             running.stop()
+
+
+def judged(worker: WorkerProcess) -> int:
+    health = worker.get("/healthz")[1]
+    return int(health["events_accepted"]) + int(health["events_rejected"])
 
 
 def call(worker: WorkerProcess, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
@@ -84,8 +92,16 @@ def test_tokens_are_created_listed_used_and_revoked_through_the_api(worker: Work
     secret = created["token"]
     assert created["regions"] == ["Northeast"] and secret.startswith("gs_")
 
-    # The regional token works, but only for what its role allows.
-    assert call(worker, "GET", "/api/v1/metrics?level=state&window=1d", secret)[0] == 200
+    # The regional token works, but only for what its role allows, and sees its region only.
+    events = list(itertools.islice(CampaignGenerator(WORLD, seed=2, clock=ReplayClock.ending_now(days=2)), 3000))
+    produce(worker.bootstrap, [(e.topic, e.key, e.value) for e in events])
+    wait_for(lambda: judged(worker) >= len(events), 60, "the events to be judged")
+    status, everyone = call(worker, "GET", "/api/v1/metrics?level=county&window=1d", TOKEN)
+    assert status == 200 and {r["region"] for r in everyone["rows"]} >= {"Northeast", "Northwest"}
+    status, mine = call(worker, "GET", "/api/v1/metrics?level=county&window=1d", secret)
+    assert status == 200 and mine["rows"] and {r["region"] for r in mine["rows"]} == {"Northeast"}
+    status, body = call(worker, "GET", "/api/v1/metrics?level=state&window=1d", secret)
+    assert status == 403 and "other regions" in body["error"]
     status, body = call(worker, "POST", "/api/v1/sql", secret, {"query": "SELECT 1"})
     assert status == 403 and "regional" in body["error"]
     assert call(worker, "GET", "/api/v1/tokens", secret)[0] == 403  # not an admin
@@ -106,5 +122,5 @@ def test_tokens_are_created_listed_used_and_revoked_through_the_api(worker: Work
 
     status, revoked = call(worker, "DELETE", f"/api/v1/tokens/{created['token_id']}", TOKEN)
     assert status == 200 and revoked["revoked_at"]
-    wait_for(lambda: call(worker, "GET", "/api/v1/metrics?level=state", secret)[0] == 401, 15, "the revocation")
+    wait_for(lambda: call(worker, "GET", "/api/v1/metrics?level=region", secret)[0] == 401, 15, "the revocation")
     assert call(worker, "DELETE", "/api/v1/tokens/nosuchtoken", TOKEN)[0] == 404

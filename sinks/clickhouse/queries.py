@@ -26,6 +26,7 @@ class MetricsQuery:
     id: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    regions: frozenset[str] | None = None  # a regional principal's regions; None: every region
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
@@ -34,6 +35,8 @@ class MetricsQuery:
             raise QueryError(f"window must be one of {list(WINDOWS)}, got {self.window!r}")
         if self.start and self.end and self.start > self.end:
             raise QueryError("from must not be after to")
+        if self.regions is not None and self.level == "state":
+            raise QueryError("state totals include other regions: ask for level=region, county or precinct")
 
     def sql(self) -> tuple[str, dict[str, Any]]:
         where: list[str] = []
@@ -41,6 +44,9 @@ class MetricsQuery:
         if self.id is not None:
             where.append(f"{LEVEL_ID_COLUMN[self.level]} = {{id:String}}")
             params["id"] = self.id
+        if self.regions is not None:
+            where.append("region IN {regions:Array(String)}")
+            params["regions"] = sorted(self.regions)
         if self.start is not None:
             where.append("window_start >= {start:DateTime64(3, 'UTC')}")
             params["start"] = self.start
