@@ -155,7 +155,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     simulate = None
     if not args.no_simulate:
         # A random seed unless given: a fixed one would re-send the same event_ids on every run.
-        simulate = ["--rate", str(args.rate), *(["--seed", str(args.seed)] if args.seed is not None else [])]
+        simulate = [
+            "--rate", str(args.rate), "--history-days", str(args.history_days),
+            *(["--seed", str(args.seed)] if args.seed is not None else []),
+        ]  # fmt: skip
     return run_worker(settings, simulate)
 
 
@@ -321,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-simulate", action="store_true", help="do not start the simulated campaign")
     up.add_argument("--rate", type=float, default=200.0, help="simulated events per second (default 200)")
     up.add_argument("--seed", type=int, default=None, help="simulation seed (default: random)")
+    up.add_argument(
+        "--history-days", type=float, default=21.0,
+        help="days of past campaign the simulator sends first, so charts and trend baselines have history "
+        "(default 21; trend detection needs two weeks)",
+    )  # fmt: skip
     up.set_defaults(func=cmd_up)
 
     worker = sub.add_parser("worker", help="run a worker (consumes Kafka, writes ClickHouse, serves HTTP)")

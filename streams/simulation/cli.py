@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import secrets
 import signal
@@ -49,6 +50,13 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         default="live",
         help="live: events happen now, canvassing at all hours; replay: --days of past campaign from --start, "
         "canvassing 10:00-20:00 local, ends when the days are done (default live)",
+    )
+    parser.add_argument(
+        "--history-days",
+        type=float,
+        default=0.0,
+        help="live clock only: first produce this many days of past campaign, flat out, ending now, so that "
+        "dashboards and trend baselines have history (default 0)",
     )
     parser.add_argument("--start", help="replay start, ISO date or datetime (default: --days ago, local midnight)")
     parser.add_argument("--days", type=float, default=14.0, help="replay length in days (default 14)")
@@ -98,6 +106,8 @@ def run_simulate(args: argparse.Namespace, bootstrap: str) -> int:
     try:
         if args.rate < 0 or not 0.0 <= args.malformed_share <= 1.0 or (args.events is not None and args.events < 0):
             raise ValueError("--rate and --events must not be negative, --malformed-share must be within 0-1")
+        if args.history_days < 0 or (args.history_days and args.clock != "live"):
+            raise ValueError("--history-days must not be negative, and goes with the live clock only")
         world = build_world(
             args.world_seed, args.precincts, args.counties, args.regions, "OH", args.voters_per_precinct
         )
@@ -125,8 +135,13 @@ def run_simulate(args: argparse.Namespace, bootstrap: str) -> int:
     events: Iterator[SimEvent] = iter(CampaignGenerator(world, seed, args.malformed_share, clock))
     if args.events is not None:
         events = itertools.islice(events, args.events)
+    history: Iterator[SimEvent] = iter(())
+    if args.history_days:
+        # Another seed: the history's event ids must not repeat the live stream's.
+        past = ReplayClock.ending_now(args.history_days, args.timezone)
+        history = iter(CampaignGenerator(world, seed + 1, args.malformed_share, past))
     try:
-        stats = asyncio.run(_run(args, bootstrap, events))
+        stats = asyncio.run(_run(args, bootstrap, history, events))
     except Exception as exc:  # a broker problem: report it plainly, no traceback
         print(f"simulate: failed: {str(exc) or type(exc).__name__}", file=sys.stderr)
         return 1
@@ -149,7 +164,9 @@ def _progress(stats: ProduceStats, interval_rate: float) -> None:
     )
 
 
-async def _run(args: argparse.Namespace, bootstrap: str, events: Iterator[SimEvent]) -> ProduceStats:
+async def _run(
+    args: argparse.Namespace, bootstrap: str, history: Iterator[SimEvent], events: Iterator[SimEvent]
+) -> ProduceStats:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -167,8 +184,24 @@ async def _run(args: argparse.Namespace, bootstrap: str, events: Iterator[SimEve
     with contextlib.ExitStack() as stack:
         if args.truth is not None:
             writer = stack.enter_context(TruthWriter(args.truth))
-            events = _tee(events, writer)
-        return await produce(bootstrap, events, rate, duration_s=args.duration, stop=stop, report=_progress)
+            history, events = _tee(history, writer), _tee(events, writer)
+        past = await produce(bootstrap, history, None, stop=stop, report=_progress)
+        if past.sent:
+            print(f"simulate: {past.sent:,} events of history delivered; now live", file=sys.stderr, flush=True)
+        if stop.is_set():
+            return past
+        live = await produce(bootstrap, events, rate, duration_s=args.duration, stop=stop, report=_progress)
+        return _combined(past, live)
+
+
+def _combined(first: ProduceStats, second: ProduceStats) -> ProduceStats:
+    return dataclasses.replace(
+        second,
+        sent=first.sent + second.sent,
+        malformed=first.malformed + second.malformed,
+        by_topic=first.by_topic + second.by_topic,
+        elapsed_s=first.elapsed_s + second.elapsed_s,
+    )
 
 
 def _tee(events: Iterator[SimEvent], writer: TruthWriter) -> Iterator[SimEvent]:
