@@ -1,0 +1,12 @@
+"""The time source, injectable so tests can move it (routing and delivery never read the clock directly)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
