@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_YAML = PACKAGE_DIR / "groundswell.yaml"
 DEFAULT_GEOGRAPHY = PACKAGE_DIR / "geography.csv"
+DEFAULT_ALERTS = PACKAGE_DIR / "alerts.yaml"
 CONFIG_ENV = "GROUNDSWELL_CONFIG"
 
 CANVASS_TOPIC = "canvass.knock"
@@ -95,6 +96,18 @@ class TrendSettings(BaseModel):
     grace_s: float = Field(default=600.0, ge=0.0, le=86_400.0)
 
 
+class ScoringSettings(BaseModel):
+    """The scoring agent (streams/scoring.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Voters kept out of online training, so model metrics are not biased by who was contacted.
+    evaluation_share: float = Field(default=0.05, ge=0.0, lt=0.5)
+    batch_rows: int = Field(default=50_000, ge=100, le=1_000_000)
+    # How often learner states and metrics are saved; a crash replays at most this much.
+    checkpoint_s: float = Field(default=30.0, ge=1.0, le=3600.0)
+
+
 class Settings(BaseSettings):
     """All of Groundswell's configuration. Frozen: pass it around, never mutate it."""
 
@@ -115,6 +128,8 @@ class Settings(BaseSettings):
     secret: SecretStr | None = None
     demo: bool = False
     geography: Path = DEFAULT_GEOGRAPHY
+    # Who receives which alerts, through which channels (docs/alerts.md).
+    alerts_config: Path = DEFAULT_ALERTS
     campaign_start: date | None = None
     timezone: str = "UTC"
     admin_token: SecretStr | None = None
@@ -126,6 +141,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     clickhouse: ClickHouseSettings = ClickHouseSettings()
     trends: TrendSettings = TrendSettings()
+    scoring: ScoringSettings = ScoringSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -49,3 +49,16 @@ class PipelineMetrics:
         self.trend_tick_seconds = Histogram(
             "groundswell_trend_tick_seconds", "One trend agent tick", buckets=LATENCY_BUCKETS, registry=r
         )
+        self.voters_scored = Counter("groundswell_voters_scored_total", "Voters scored in the stream", registry=r)
+        self.labels_learned = Counter(
+            "groundswell_labels_learned_total", "Canvass IDs the online models learned from", registry=r
+        )
+        self.scoring_seconds = Histogram(
+            "groundswell_scoring_batch_seconds", "One scoring batch", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.bulk_rescore_rate = Gauge(
+            "groundswell_bulk_rescore_voters_per_second", "The last bulk rescore's rate", registry=r
+        )
+        self.alerts_planned = Counter(
+            "groundswell_alerts_planned_total", "Alerts routed and stored for delivery", registry=r
+        )

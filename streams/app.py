@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
+import confluent_kafka
 import faust
 import mode
 import msgspec
@@ -28,10 +29,22 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from config.geography import Geography
-from config.settings import CANVASS_TOPIC, CONTROL_TOPIC, Settings
+from config.settings import CANVASS_TOPIC, CONTROL_TOPIC, DEFAULT_ALERTS, DEFAULT_GEOGRAPHY, Settings
 from models.trends import TrendFlag
+from sinks.alerts import (
+    AckOutcome,
+    AlertConfig,
+    AlertDeliverer,
+    AlertDispatcher,
+    AlertStore,
+    build_channels,
+    load_alert_config,
+)
+from sinks.alerts.alert import ALERT_STATUSES
 from sinks.clickhouse.client import Warehouse, connect
+from sinks.clickhouse.models import ModelRegistryStore
 from sinks.clickhouse.queries import MetricsQuery, QueryError, fetch_metrics, run_read_only
+from sinks.clickhouse.scoring import ScoringSource
 from sinks.clickhouse.tokens import StoredToken, TokenStore
 from sinks.clickhouse.trends import TrendStore
 from sinks.clickhouse.voters import VoterStore
@@ -40,6 +53,8 @@ from sinks.metrics import PipelineMetrics
 from streams.auth import ROLES, Principal, TokenAuthority, TokenGrant, new_token, new_token_id, token_digest
 from streams.control import ControlDispatcher
 from streams.ingest import IngestLoop
+from streams.model_registry import MODEL, ModelOpError, ModelRegistry
+from streams.scoring import ScoringAgent
 from streams.trends import TrendAgent
 from streams.voter_file import LOADED_SCHEMA
 from streams.voter_load import batch_token
@@ -61,6 +76,7 @@ class WorkerContext:
     ingest: IngestLoop | None = None
     control: ControlDispatcher | None = None
     trends: TrendAgent | None = None
+    scoring: ScoringAgent | None = None
     # Where trend flags go after they are stored (the alert router, issue #4); none: stored only.
     flag_listeners: list[Callable[[list[TrendFlag]], Awaitable[None]]] = field(default_factory=list)
     # Run first when the worker stops (e.g. stop the demo simulator so the worker can drain it).
@@ -96,6 +112,9 @@ _json = msgspec.json.Encoder()
 MAX_UPLOAD_BYTES = 64 << 20
 
 
+SCORING_INTERVAL_S = 1.0
+MAX_SCORING_BATCHES_PER_TICK = 20
+ALIAS_MOVED = "model.alias_moved"
 # How often a worker re-reads the stored tokens: a revocation reaches every worker within this.
 TOKEN_RELOAD_SECONDS = 5.0
 
@@ -220,6 +239,64 @@ def create_app(ctx: WorkerContext) -> faust.App:
             return None, _error(view, 403, f"role {principal.role!r} may not manage tokens")
         return principal, None
 
+    # --- alerts (issue #4) --------------------------------------------------------------------------
+    # The shipped alerts.yaml routes the simulated campaign's regions; with another geography it is
+    # loaded without the region check (its regional rules then match nothing) and says so.
+    shipped = settings.alerts_config == DEFAULT_ALERTS
+    alert_config = load_alert_config(settings.alerts_config, regions=None if shipped else ctx.geography.regions)
+    if shipped and settings.geography != DEFAULT_GEOGRAPHY:
+        log.warning("alerts: the default %s names the simulated regions; set GROUNDSWELL_ALERTS_CONFIG "
+                    "for this geography's staff", DEFAULT_ALERTS.name)  # fmt: skip
+    dispatcher = AlertDispatcher(alert_config, settings.timezone, settings.hashing_secret)
+
+    async def route_flags(flags: list[TrendFlag]) -> None:
+        alerts = await ctx.read(lambda client: dispatcher.submit_trend_flags(AlertStore(client, ctx.warehouse), flags))
+        ctx.metrics.alerts_planned.inc(len(alerts))
+
+    ctx.flag_listeners.append(route_flags)
+    delivery = AlertDelivery(ctx, alert_config)
+
+    @app.page("/api/v1/alerts")
+    async def api_alerts(view: View, request: Request) -> Response:
+        principal = authorized(request)
+        if principal is None:
+            return _error(view, 401, "missing or invalid bearer token")
+        q = request.query
+        status = q.get("status")
+        if status is not None and status not in ALERT_STATUSES:
+            return _error(view, 400, f"status must be one of {', '.join(ALERT_STATUSES)}")
+        try:
+            limit = int(q.get("limit", "100"))
+            if not 1 <= limit <= 1000:
+                raise ValueError
+        except ValueError:
+            return _error(view, 400, "limit must be an integer from 1 to 1000")
+        regions, flag_id = principal.regions, q.get("flag_id")
+        rows = await ctx.read(lambda client: AlertStore(client, ctx.warehouse).alerts(regions, status, flag_id, limit))
+        return _json_response(view, {"alerts": rows})
+
+    @app.page("/api/v1/alerts/{alert_id}/ack")
+    class AckView(View):
+        async def post(self, request: Request, alert_id: str) -> Response:
+            principal = authorized(request)
+            if principal is None:
+                return _error(self, 401, "missing or invalid bearer token")
+            regions = principal.regions
+            result = await ctx.read(
+                lambda client: AlertStore(client, ctx.warehouse).ack(alert_id, principal.name, regions)
+            )
+            # Another region's alert answers like a missing one: ids must not be probed across regions.
+            if result.outcome in (AckOutcome.NOT_FOUND, AckOutcome.FORBIDDEN):
+                return _error(self, 404, f"no alert {alert_id!r}")
+            acked_at = result.acked_at.isoformat() if result.acked_at else None
+            body = {
+                "alert_id": alert_id,
+                "outcome": str(result.outcome),
+                "acked_by": result.acked_by,
+                "acked_at": acked_at,
+            }
+            return _json_response(self, body)
+
     trend_agent = TrendAgent(
         ctx.geography, settings.timezone, timedelta(seconds=settings.trends.grace_s),
         lambda fn: ctx.read(lambda client: fn(TrendStore(client, ctx.warehouse))),
@@ -233,7 +310,9 @@ def create_app(ctx: WorkerContext) -> faust.App:
         if not settings.trends.enabled or ctx.ingest is None:
             return
         if PartitionKey(CANVASS_TOPIC, 0) not in ctx.ingest.stats.assigned:
+            delivery.stop()  # another worker leads now
             return
+        delivery.start()
         started = time.perf_counter()
         before = trend_agent.windows_evaluated
         try:
@@ -264,6 +343,129 @@ def create_app(ctx: WorkerContext) -> faust.App:
         regions = principal.regions  # regional staff: their regions only, filtered in the query
         flags = await ctx.read(lambda client: TrendStore(client, ctx.warehouse).flags(regions, status, metric, limit))
         return _json_response(view, {"flags": flags})
+
+    # --- models (issue #3) ------------------------------------------------------------------------
+
+    def registry_call(fn: Callable[[ModelRegistry], T]) -> Awaitable[T]:
+        return ctx.read(lambda client: fn(ModelRegistry(client, ctx.warehouse)))
+
+    scoring_agent = ScoringAgent(
+        lambda fn: ctx.read(lambda client: fn(ModelRegistryStore(client, ctx.warehouse),
+                                             ScoringSource(client, ctx.warehouse))),
+        settings.worker_id,
+        evaluation_share=settings.scoring.evaluation_share,
+        batch_rows=settings.scoring.batch_rows,
+        checkpoint_s=settings.scoring.checkpoint_s,
+    )  # fmt: skip
+    ctx.scoring = scoring_agent
+
+    async def on_alias_moved(message: dict[str, Any]) -> None:
+        if message.get("model") == MODEL:
+            scoring_agent.aliases_changed()
+
+    control.register(ALIAS_MOVED, on_alias_moved)
+
+    async def announce(alias: str, version: str) -> None:
+        payload = msgspec.json.encode({"type": ALIAS_MOVED, "model": MODEL, "alias": alias, "version": version})
+        await asyncio.to_thread(_publish_control, ctx.bootstrap, payload)
+        scoring_agent.aliases_changed()  # this worker at once, whatever the control topic does
+
+    @app.timer(SCORING_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def scoring_timer() -> None:
+        # The same single worker as trends: the owner of canvass partition 0 in the ingest group.
+        if ctx.ingest is None or PartitionKey(CANVASS_TOPIC, 0) not in ctx.ingest.stats.assigned:
+            return
+        try:
+            if not scoring_agent.versions:
+                created = await registry_call(lambda r: r.ensure_champion())
+                if created:
+                    log.info("no model yet: champion %s is an all-zero model that learns online", created[:12])
+            for _ in range(MAX_SCORING_BATCHES_PER_TICK):
+                started = time.perf_counter()
+                outcome = await scoring_agent.tick()
+                ctx.metrics.scoring_seconds.observe(time.perf_counter() - started)
+                ctx.metrics.voters_scored.inc(outcome.scored)
+                ctx.metrics.labels_learned.inc(outcome.learned)
+                if outcome.rows < scoring_agent.batch_rows:
+                    break
+        except Exception:
+            log.exception("scoring tick failed; the next tick retries")
+
+    def modeller(view: View, request: Request, write: bool) -> tuple[Principal | None, Response | None]:
+        principal = authorized(request)
+        if principal is None:
+            return None, _error(view, 401, "missing or invalid bearer token")
+        allowed = ("admin", "modeller") if write else ("admin", "modeller", "statistician")
+        if principal.role not in allowed:
+            return None, _error(view, 403, f"role {principal.role!r} may not {'change' if write else 'read'} models")
+        return principal, None
+
+    @app.page("/api/v1/models")
+    class ModelsView(View):
+        """GET: versions and aliases. POST: push an artifact (the request body), through the gate."""
+
+        async def get(self, request: Request) -> Response:
+            _, refused = modeller(self, request, write=False)
+            if refused is not None:
+                return refused
+            return _json_response(self, await registry_call(lambda r: r.listing()))
+
+        async def post(self, request: Request) -> Response:
+            principal, refused = modeller(self, request, write=True)
+            if refused is not None or principal is None:
+                return refused or _error(self, 401, "missing or invalid bearer token")
+            data = await request.read()
+            try:
+                report = await registry_call(lambda r: r.push(data, principal.name))
+            except ModelOpError as exc:
+                return _json_response(self, {"error": str(exc), "gate": exc.detail}, exc.status)
+            return _json_response(self, {"version": report.version, "gate": report.as_dict()}, 201)
+
+    @app.page("/api/v1/models/aliases/{alias}")
+    class AliasView(View):
+        """POST {"version": "<hex prefix>", "reason": "..."}: point an alias at a version ("" clears a shadow)."""
+
+        async def post(self, request: Request, alias: str) -> Response:
+            principal, refused = modeller(self, request, write=True)
+            if refused is not None or principal is None:
+                return refused or _error(self, 401, "missing or invalid bearer token")
+            try:
+                body = msgspec.json.decode(await request.read(), type=AliasRequest)
+                version = await registry_call(lambda r: r.move(alias, body.version, principal.name, body.reason))
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                return _error(self, 400, f'expected {{"version": "...", "reason": "..."}}: {exc}')
+            except ModelOpError as exc:
+                return _error(self, exc.status, str(exc))
+            await announce(alias, version)
+            rescore = None
+            if alias == "champion" and body.rescore:
+                result = await registry_call(lambda r: r.rescore_all(version))
+                ctx.metrics.bulk_rescore_rate.set(result.voters_per_s)
+                rescore = {"voters": result.voters, "seconds": round(result.seconds, 3)}
+            return _json_response(self, {"alias": alias, "version": version, "rescored": rescore})
+
+    @app.page("/api/v1/models/aliases/{alias}/rollback")
+    class RollbackView(View):
+        async def post(self, request: Request, alias: str) -> Response:
+            principal, refused = modeller(self, request, write=True)
+            if refused is not None or principal is None:
+                return refused or _error(self, 401, "missing or invalid bearer token")
+            try:
+                version = await registry_call(lambda r: r.rollback(alias, principal.name))
+            except ModelOpError as exc:
+                return _error(self, exc.status, str(exc))
+            await announce(alias, version)
+            if alias == "champion":
+                await registry_call(lambda r: r.rescore_all(version))
+            return _json_response(self, {"alias": alias, "version": version})
+
+    @app.page("/api/v1/models/metrics")
+    async def model_metrics(view: View, request: Request) -> Response:
+        _, refused = modeller(view, request, write=False)
+        if refused is not None:
+            return refused
+        rows = await ctx.read(lambda client: ModelRegistryStore(client, ctx.warehouse).latest_metrics(MODEL))
+        return _json_response(view, {"model": MODEL, "live": scoring_agent.versions, "metrics": rows})
 
     @app.page("/api/v1/tokens")
     class TokensView(View):
@@ -429,6 +631,56 @@ def create_app(ctx: WorkerContext) -> faust.App:
             return _json_response(self, {"recorded": record.load_id})
 
     return app
+
+
+class AliasRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    version: str
+    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    rescore: bool = True  # champion only: rescore every voter on the file in ClickHouse
+
+
+def _publish_control(bootstrap: str, payload: bytes) -> None:
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer.produce(CONTROL_TOPIC, value=payload)
+    if producer.flush(10) != 0:
+        raise RuntimeError("the control message was not delivered within 10 s")
+
+
+class AlertDelivery:
+    """The alert deliverer's thread (with its own ClickHouse client), on the worker that leads trends."""
+
+    def __init__(self, ctx: WorkerContext, config: AlertConfig) -> None:
+        self._ctx = ctx
+        self._config = config
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        ctx.before_stop.append(self.stop)
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(self._stop,), name="groundswell-alerts", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _run(self, stop: threading.Event) -> None:
+        settings = self._ctx.settings
+        client = connect(self._ctx.warehouse)
+        try:
+            deliverer = AlertDeliverer(AlertStore(client, self._ctx.warehouse), self._config,
+                                       build_channels(self._config), timezone=settings.timezone,
+                                       worker=settings.worker_id)  # fmt: skip
+            deliverer.run(stop, poll_s=1.0)
+        except Exception:
+            log.exception("alert delivery stopped; it restarts on the next trend tick")
+        finally:
+            client.close()
 
 
 def _grant(t: StoredToken) -> TokenGrant:

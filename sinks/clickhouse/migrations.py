@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
+from sinks.alerts.tables import ALERT_TABLES
 from sinks.clickhouse import schema
 from sinks.clickhouse.client import Warehouse
 from sinks.clickhouse.tables import Topology
@@ -68,8 +69,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingest spine: raw, rejected, aggregates, metrics", _ingest_spine),
     Migration(2, "voter file", _voter_file),
     Migration(3, "access: API tokens", lambda topo, timezone: schema.API_TOKENS.render(topo)),
-    Migration(4, "trends: flags and detector state", lambda topo, timezone: [
-        *schema.TREND_FLAGS.render(topo), *schema.TREND_STATE.render(topo)]),
+    Migration(
+        4,
+        "trends: flags and detector state",
+        lambda topo, timezone: [*schema.TREND_FLAGS.render(topo), *schema.TREND_STATE.render(topo)],
+    ),
+    Migration(5, "models: versions, aliases, scores, metrics, online state", _models),
+    Migration(
+        6, "alerts: outbox, deliveries, acks", lambda topo, timezone: [s for t in ALERT_TABLES for s in t.render(topo)]
+    ),
 )
 
 

@@ -149,14 +149,17 @@ MODEL_ALIASES = Table(
     sharding_key="cityHash64(model)",
 )  # fmt: skip
 
+# Every score given: in the stream one per (event, model version), keyed by the event, so a replay
+# after a crash replaces rather than adds (read with FINAL); a bulk rescore has the zero event_id
+# and replaces the version's previous bulk score of that voter.
 VOTER_SCORES = Table(
     "voter_scores",
     (
         ("voter_id", "String"), ("model", "String"), ("version", "String"), ("alias", "LowCardinality(String)"),
-        ("score", "Float32"), ("scored_at", TS), ("source", "LowCardinality(String)"),
+        ("event_id", "UUID"), ("score", "Float32"), ("scored_at", TS), ("source", "LowCardinality(String)"),
     ),
-    order_by="(voter_id, model, version, scored_at)",
-    partition_by="toYYYYMM(scored_at)",
+    order_by="(voter_id, model, version, event_id)",
+    engine="ReplacingMergeTree(scored_at)",
     sharding_key="cityHash64(voter_id)",
 )  # fmt: skip
 
