@@ -240,13 +240,15 @@ def cmd_voters_load(args: argparse.Namespace) -> int:
     return 0
 
 
-def _api(args: argparse.Namespace, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    """Call a running worker's API with the admin token; (status, decoded JSON body)."""
+def _api(
+    args: argparse.Namespace, method: str, path: str, body: Any = None, raw: bytes | None = None
+) -> tuple[int, Any]:
+    """Call a running worker's API with the given (else the admin) token; (status, decoded JSON body)."""
     settings = _settings(**_demo_overrides())
     url = (args.url or f"http://127.0.0.1:{settings.web_port}").rstrip("/")
     request = urllib.request.Request(
         url + path,
-        data=None if body is None else json.dumps(body).encode(),
+        data=raw if raw is not None else None if body is None else json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {_client_token(settings, args.token)}", "Content-Type": "application/json"},
         method=method,
     )
@@ -285,6 +287,35 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     return _print_api_result(*_api(args, "DELETE", f"/api/v1/tokens/{urllib.parse.quote(args.token_id)}"))
+
+
+def cmd_model_push(args: argparse.Namespace) -> int:
+    data = Path(args.file).read_bytes()
+    status, body = _api(args, "POST", "/api/v1/models", raw=data)
+    if status >= 400 and isinstance(body, dict) and isinstance(body.get("gate"), dict):
+        for check in body["gate"].get("checks", []):
+            print(f"  {check.get('status', '?'):5} {check.get('name')}: {check.get('reason')}", file=sys.stderr)
+    return _print_api_result(status, body)
+
+
+def cmd_model_list(args: argparse.Namespace) -> int:
+    return _print_api_result(*_api(args, "GET", "/api/v1/models"))
+
+
+def cmd_model_promote(args: argparse.Namespace) -> int:
+    body = {"version": args.version, "reason": args.reason or "", "rescore": not args.no_rescore}
+    return _print_api_result(*_api(args, "POST", f"/api/v1/models/aliases/{args.alias}", body))
+
+
+def cmd_model_shadow(args: argparse.Namespace) -> int:
+    body = {"version": "" if args.clear else args.version, "reason": args.reason or ""}
+    if not args.clear and not args.version:
+        raise SystemExit("give a VERSION, or --clear")
+    return _print_api_result(*_api(args, "POST", "/api/v1/models/aliases/shadow", body))
+
+
+def cmd_model_rollback(args: argparse.Namespace) -> int:
+    return _print_api_result(*_api(args, "POST", f"/api/v1/models/aliases/{args.alias}/rollback", raw=b""))
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -375,7 +406,28 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = token_sub.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("token_id")
     revoke.set_defaults(func=cmd_token_revoke)
-    for command in (create, revoke, token_sub.choices["list"]):
+    model = sub.add_parser("model", help="support models: push, list, promote, shadow, rollback (admin or modeller)")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    push = model_sub.add_parser("push", help="push an artifact through the gate (docs/modelling.md)")
+    push.add_argument("file", help="an artifact file (zip of manifest.json + coefficients.npy)")
+    push.set_defaults(func=cmd_model_push)
+    model_sub.add_parser("list", help="versions, aliases and gate reports").set_defaults(func=cmd_model_list)
+    promote = model_sub.add_parser("promote", help="point an alias (default champion) at a version")
+    promote.add_argument("version", help="the version's content hash (at least 8 hex digits)")
+    promote.add_argument("--alias", default="champion", choices=("champion", "challenger", "shadow"))
+    promote.add_argument("--reason", help="why, for the alias history")
+    promote.add_argument("--no-rescore", action="store_true", help="do not rescore every voter on promotion")
+    promote.set_defaults(func=cmd_model_promote)
+    shadow = model_sub.add_parser("shadow", help="score a version beside the champion (or --clear)")
+    shadow.add_argument("version", nargs="?")
+    shadow.add_argument("--clear", action="store_true")
+    shadow.add_argument("--reason")
+    shadow.set_defaults(func=cmd_model_shadow)
+    rollback = model_sub.add_parser("rollback", help="point an alias back at its previous version")
+    rollback.add_argument("--alias", default="champion", choices=("champion", "challenger", "shadow"))
+    rollback.set_defaults(func=cmd_model_rollback)
+    for command in (create, revoke, token_sub.choices["list"], push, promote, shadow, rollback,
+                    model_sub.choices["list"]):  # fmt: skip
         command.add_argument("--url", help="worker URL (default http://127.0.0.1:$GROUNDSWELL_WEB_PORT)")
         command.add_argument("--token", help="admin token (default: GROUNDSWELL_ADMIN_TOKEN or the demo token file)")
     return parser

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import pickle
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ from streams.simulation.clock import ReplayClock
 from streams.simulation.voter_export import voter_file_table, write_voter_file
 from streams.simulation.world import build_world
 from streams.voter_load import WorkerSink, load_voter_file
-from tests.harness import TOKEN, WorkerProcess, free_port, produce, wait_for
+from tests.harness import ROOT, TOKEN, WorkerProcess, free_port, produce, wait_for
 
 WORLD = build_world(21, precincts=30, counties=3, regions=2, voters_per_precinct=120)
 SECRET = "test-secret-0123456789abcdef"
@@ -137,6 +139,17 @@ def test_scores_learning_push_promote_rollback(worker: WorkerProcess) -> None:
     status, rolled = request(worker, "POST", "/api/v1/models/aliases/champion/rollback", b"")
     assert status == 200 and rolled["version"] == bootstrap
     assert request(worker, "GET", "/api/v1/models")[1]["aliases"]["champion"] == bootstrap
+
+    # The same through the command line a modeller uses.
+    cli = [sys.executable, "-m", "streams.cli", "model"]
+    common = ["--url", f"http://127.0.0.1:{worker.port}", "--token", TOKEN]
+    listed = subprocess.run([*cli, "list", *common], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert listed.returncode == 0 and bootstrap in listed.stdout
+    hostile = worker.data_dir / "model.pkl"
+    hostile.write_bytes(pickle.dumps({"w": [1.0]}))
+    refused = subprocess.run([*cli, "push", str(hostile), *common], capture_output=True, text=True, cwd=ROOT,
+                             timeout=60, check=False)  # fmt: skip
+    assert refused.returncode == 1 and "pickle" in refused.stderr
 
     # Roles: a statistician reads models but cannot push or promote.
     status, created = request(worker, "POST", "/api/v1/tokens",
