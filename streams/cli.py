@@ -123,6 +123,7 @@ def run_worker(settings: Settings, simulate: list[str] | None) -> int:
 
         ctx = WorkerContext(settings, geography, warehouse, auth, bootstrap)
         if simulate is not None:
+            _load_simulated_voter_file(settings, geography)
             env = {**os.environ, "GROUNDSWELL_KAFKA_URL": f"kafka://{bootstrap}"}
             # Its own session: Ctrl-C reaches the worker, which stops the simulator first and then
             # drains what it produced, so nothing produced is left behind in the in-memory broker.
@@ -139,6 +140,37 @@ def run_worker(settings: Settings, simulate: list[str] | None) -> int:
         except SystemExit as exc:
             return int(exc.code or 0)
     return 0
+
+
+def _load_simulated_voter_file(settings: Settings, geography: Geography) -> None:
+    """The demo scores voters, so `up` loads the simulated world's voter file once (before the worker
+    opens the warehouse; later starts find it loaded). Only for the shipped geography: another one has
+    its own voter file, loaded with `groundswell voters load`."""
+    from config.settings import DEFAULT_GEOGRAPHY
+    from sinks.clickhouse.client import connect, warehouse_from_dsn
+    from sinks.clickhouse.migrations import migrate
+    from sinks.clickhouse.voters import VoterStore
+    from streams.simulation.voter_export import write_voter_file
+    from streams.simulation.world import DEFAULT_SEED, build_world
+    from streams.voter_load import DirectSink, load_voter_file
+
+    if settings.geography.resolve() != DEFAULT_GEOGRAPHY.resolve():
+        return
+    warehouse = warehouse_from_dsn(
+        settings.clickhouse_dsn, settings.clickhouse.cluster, settings.clickhouse.deduplication_window
+    )
+    client = connect(warehouse)
+    try:
+        migrate(client, warehouse, settings.timezone)
+        store = VoterStore(client, warehouse)
+        if store.count() > 0:
+            return
+        path = settings.data_dir / "simulated-voters.parquet"
+        voters = write_voter_file(build_world(DEFAULT_SEED), path)
+        report = load_voter_file(path, geography, settings.hashing_secret, DirectSink(store))
+        print(f"loaded the simulated voter file: {report.rows_loaded:,} of {voters:,} voters ({path})", flush=True)
+    finally:
+        client.close()
 
 
 def _stop_process(process: subprocess.Popen[bytes]) -> None:
