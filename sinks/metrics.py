@@ -56,6 +56,11 @@ class PipelineMetrics:
         self.scoring_seconds = Histogram(
             "groundswell_scoring_batch_seconds", "One scoring batch", buckets=LATENCY_BUCKETS, registry=r
         )
+        self.model_metric = Gauge(
+            "groundswell_model_metric",
+            "Prequential metrics of the live models over their last window of IDs (scope: all, held_out, per region)",
+            ["alias", "scope", "metric"], registry=r,
+        )  # fmt: skip
         self.bulk_rescore_rate = Gauge(
             "groundswell_bulk_rescore_voters_per_second", "The last bulk rescore's rate", registry=r
         )

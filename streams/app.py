@@ -58,6 +58,7 @@ from streams.scoring import ScoringAgent
 from streams.trends import TrendAgent
 from streams.voter_file import LOADED_SCHEMA
 from streams.voter_load import batch_token
+from streams.web.dashboard import register_dashboard
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -388,6 +389,10 @@ def create_app(ctx: WorkerContext) -> faust.App:
                 ctx.metrics.labels_learned.inc(outcome.learned)
                 if outcome.rows < scoring_agent.batch_rows:
                     break
+            for row in scoring_agent.last_metrics:
+                for name in ("log_loss", "brier", "ece", "auc"):
+                    ctx.metrics.model_metric.labels(row.alias, row.scope, name).set(getattr(row, name))
+                ctx.metrics.model_metric.labels(row.alias, row.scope, "window_labels").set(row.window_labels)
         except Exception:
             log.exception("scoring tick failed; the next tick retries")
 
@@ -630,6 +635,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
             await ctx.write(partial(_record_load, ctx.warehouse, record))
             return _json_response(self, {"recorded": record.load_id})
 
+    register_dashboard(app, ctx, authorized)
     return app
 
 

@@ -89,6 +89,7 @@ class ScoringAgent:
         self._aliases_stale = True
         self._last_checkpoint = clock()
         self.scored = 0
+        self.last_metrics: list[MetricsRow] = []  # as of the last checkpoint, for Prometheus
 
     def aliases_changed(self) -> None:
         """Called on a control message: reload the aliases before the next batch."""
@@ -149,8 +150,12 @@ class ScoringAgent:
         self._last_checkpoint = self._clock()
         saved = {str(p): pos.offset for p, pos in self._positions.items()}
         saved.update({f"t{p}": int(pos.ingested_at.timestamp() * 1000) for p, pos in self._positions.items()})
+        latest: list[MetricsRow] = []
         for learner in self._learners.values():
-            await self._save(learner, saved, self._metric_rows(learner))
+            rows = self._metric_rows(learner)
+            await self._save(learner, saved, rows)
+            latest += rows
+        self.last_metrics = latest
 
     def _metric_rows(self, learner: AliasLearner) -> list[MetricsRow]:
         rows = []

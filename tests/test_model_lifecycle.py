@@ -104,6 +104,12 @@ def test_scores_learning_push_promote_rollback(worker: WorkerProcess) -> None:
 
     wait_for(metrics_stored, 30, "prequential metrics to be stored")
 
+    def exported() -> bool:
+        text = worker.get("/metrics")[1]
+        return 'groundswell_model_metric{alias="champion",metric="log_loss",scope="all"}' in str(text)
+
+    wait_for(exported, 30, "the model metrics on /metrics")
+
     # Hostile and broken pushes are refused, each with its reason.
     assert request(worker, "POST", "/api/v1/models", pickle.dumps({"w": [1.0]}))[0] == 422
     status, body = request(worker, "POST", "/api/v1/models", pickle.dumps({"w": [1.0]}))
