@@ -24,6 +24,7 @@ from models.scoring.sql import score_sql
 from sinks.clickhouse.client import Warehouse
 from sinks.clickhouse.models import ALIASES, ModelRegistryStore
 from sinks.clickhouse.scoring import VOTER_COLUMNS
+from streams.scoring import SCORING_GROUP
 
 MODEL = "support"
 HOLDOUT_ROWS = 50_000
@@ -61,7 +62,7 @@ class ModelRegistry:
 
     def push(self, data: bytes, by: str, policy: GatePolicy | None = None) -> GateReport:
         """Validate through the gate; an accepted version is stored (not promoted). Refused: ModelOpError 422."""
-        champion = self._artifact_of("champion")
+        champion = self.serving_champion()
         report = evaluate_candidate(data, self.stream_spec, self.holdout(), champion, policy)
         if not report.accepted:
             raise ModelOpError(422, "refused: " + "; ".join(report.refusals), report.as_dict())
@@ -144,6 +145,19 @@ class ModelRegistry:
                 for v in self.store.versions(MODEL)
             ],
         }  # fmt: skip
+
+    def serving_champion(self) -> ModelArtifact | None:
+        """The champion as it scores now: its online learner's last checkpoint when there is one (the
+        stored version plus what it has learned since), else the stored version. A candidate is judged
+        against what it would replace."""
+        stored = self._artifact_of("champion")
+        if stored is None:
+            return None
+        saved = self.store.load_state(MODEL, "champion", stored.version, SCORING_GROUP)
+        if saved is None:
+            return stored
+        learner = OnlineLogisticRegression.from_state_bytes(stored.spec, saved[2])
+        return learner.to_artifact(f"champion {stored.short_version} after {learner.n_labels:,} labels online")
 
     def _artifact_of(self, alias: str) -> ModelArtifact | None:
         version = self.store.aliases(MODEL).get(alias)
