@@ -314,6 +314,8 @@ def create_app(ctx: WorkerContext) -> faust.App:
             delivery.stop()  # another worker leads now
             return
         delivery.start()
+        if catching_up():
+            return
         started = time.perf_counter()
         before = trend_agent.windows_evaluated
         try:
@@ -345,6 +347,11 @@ def create_app(ctx: WorkerContext) -> faust.App:
         flags = await ctx.read(lambda client: TrendStore(client, ctx.warehouse).flags(regions, status, metric, limit))
         return _json_response(view, {"flags": flags})
 
+    def catching_up() -> bool:
+        """Ingest first: while this worker has a backlog, trends and scoring wait (they read what
+        ingest has written, and they share its event loop and the interpreter's lock)."""
+        return ctx.ingest is not None and ctx.ingest.backlog() > settings.ingest.batch_max_rows // 10
+
     # --- models (issue #3) ------------------------------------------------------------------------
 
     def registry_call(fn: Callable[[ModelRegistry], T]) -> Awaitable[T]:
@@ -375,6 +382,8 @@ def create_app(ctx: WorkerContext) -> faust.App:
     async def scoring_timer() -> None:
         # The same single worker as trends: the owner of canvass partition 0 in the ingest group.
         if ctx.ingest is None or PartitionKey(CANVASS_TOPIC, 0) not in ctx.ingest.stats.assigned:
+            return
+        if catching_up():
             return
         try:
             if not scoring_agent.versions:

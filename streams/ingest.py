@@ -326,6 +326,13 @@ class IngestLoop:
             return 0
         return max(0, int(highwater) - buffer.next_offset)
 
+    def backlog(self) -> int:
+        """Events waiting for this worker: in Kafka beyond what it fetched, plus fetched and not yet
+        written. Other work in the process (trends, scoring) waits while this is large."""
+        if self._source is None:
+            return 0
+        return sum(self._backlog(k, s.buffer) + len(s.buffer.pending) for k, s in self._partitions.items())
+
     def _update_lag(self) -> None:
         for key, state in self._partitions.items():
             self._metrics.lag.labels(key.topic, str(key.partition)).set(self._backlog(key, state.buffer))

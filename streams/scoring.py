@@ -17,6 +17,7 @@ between two batches, so every event is scored by exactly one champion.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -129,11 +130,16 @@ class ScoringAgent:
         held_out = self._slice.contains([v for v, has in zip(voter_ids, labelled, strict=True) if has])
         features_input = {name: [values[i] for i in rows] for name, values in columns.items()}
         now = self._clock()
-        for learner in self._learners.values():
-            features = learner.hasher.transform(features_input)
-            scores = learner.learner.predict_proba(features)
+        learners = list(self._learners.values())
+        # Hashing, scoring and learning off the event loop (ingest and the web share it); one call
+        # at a time, so the learners and their hashers are never used by two threads at once.
+        scored = await asyncio.to_thread(_score_all, learners, features_input)
+        for learner, (_, scores) in zip(learners, scored, strict=True):
             await self._store_scores(learner, voter_ids, event_ids, scores, now)
-            _evaluate_then_learn(learner, features, scores, labelled, labels, regions, held_out)
+        for learner, (features, scores) in zip(learners, scored, strict=True):
+            await asyncio.to_thread(
+                _evaluate_then_learn, learner, features, scores, labelled, labels, regions, held_out
+            )
         self._advance(columns)
         self.scored += len(rows)
         return BatchOutcome(n, len(rows), int(labelled.sum()), int((~held_out).sum()))
@@ -244,6 +250,16 @@ def _positions_from(saved: dict[str, int]) -> dict[int, Position]:
         for key, offset in saved.items()
         if not key.startswith("t")
     }
+
+
+def _score_all(
+    learners: list[AliasLearner], rows: dict[str, list[Any]]
+) -> list[tuple[HashedFeatures, npt.NDArray[np.float64]]]:
+    out = []
+    for learner in learners:
+        features = learner.hasher.transform(rows)
+        out.append((features, learner.learner.predict_proba(features)))
+    return out
 
 
 def _evaluate_then_learn(

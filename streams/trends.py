@@ -12,6 +12,7 @@ evaluation: `trends.grace_s` sets how long an hour stays open for them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
 # At most this many hours per tick, so a long backlog (first start on a full warehouse) does not
 # hold the event loop's read thread for minutes; the next tick carries on.
-MAX_HOURS_PER_TICK = 24 * 7
+MAX_HOURS_PER_TICK = 24
 
 
 @dataclass(frozen=True)
@@ -162,12 +163,17 @@ class TrendAgent:
     async def _evaluate(self, start: datetime, end: datetime) -> list[TrendFlag]:
         rows = await self._run(lambda store: store.hour(start, end))
         span = WindowSpan(start.astimezone(self._zone), end.astimezone(self._zone))
+        # The detectors' numpy work off the event loop (one call at a time: they are not shared).
+        flags = await asyncio.to_thread(self._update_all, span, rows)
+        await self._run(lambda store: store.save_flags(flags))
+        self.windows_evaluated += 1
+        return flags
+
+    def _update_all(self, span: WindowSpan, rows: list[PrecinctWindow]) -> list[TrendFlag]:
         flags: list[TrendFlag] = []
         for metric in self._metrics:
             detector = self._detectors[metric.spec.name]
             flags += detector.update(span, window_inputs(self._hierarchy, rows, metric))
-        await self._run(lambda store: store.save_flags(flags))
-        self.windows_evaluated += 1
         return flags
 
     async def _save_states(self, evaluated_until: datetime) -> None:
