@@ -104,6 +104,19 @@ class WorkerContext:
         for listener in self.flag_listeners:
             await listener(flags)
 
+    async def read_only_sql(self, sql: str) -> tuple[list[str], list[list[Any]]]:
+        """A user's SQL on a client of its own, closed afterwards: chDB keeps `readonly=1` on a session
+        after it refuses a write, which would make a shared client refuse every later write."""
+
+        def run() -> tuple[list[str], list[list[Any]]]:
+            client = connect(self.warehouse)
+            try:
+                return run_read_only(client, sql)
+            finally:
+                client.close()
+
+        return await asyncio.get_running_loop().run_in_executor(self._reads, run)
+
     async def write(self, fn: Callable[[Client], T]) -> T:
         """Run an insert that is not ingest's (a voter-file batch, a model push) the same way."""
         return await self.read(fn)
@@ -595,7 +608,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
             except (msgspec.DecodeError, ValueError):
                 return _error(self, 400, 'expected a JSON body {"query": "SELECT ..."}')
             try:
-                columns, rows = await ctx.read(lambda client: run_read_only(client, sql))
+                columns, rows = await ctx.read_only_sql(sql)
             except Exception as exc:  # ClickHouse's own message: syntax, readonly refusal, limits
                 return _error(self, 400, str(exc).strip().splitlines()[0][:2000])
             return _json_response(self, {"columns": columns, "rows": rows})

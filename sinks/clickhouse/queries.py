@@ -11,8 +11,9 @@ from clickhouse_connect.driver.client import Client
 from sinks.clickhouse.schema import LEVEL_ID_COLUMN, LEVELS, WINDOWS
 
 MAX_ROWS = 20_000
-READ_ONLY_SETTINGS = {"readonly": 1, "max_execution_time": 30, "max_result_rows": 100_000,
-                      "result_overflow_mode": "throw", "max_memory_usage": 4 << 30}  # fmt: skip
+# readonly last: chDB applies these in order, and once readonly=1 is set no other setting may change.
+READ_ONLY_SETTINGS = {"max_execution_time": 30, "max_result_rows": 100_000, "result_overflow_mode": "throw",
+                      "max_memory_usage": 4 << 30, "readonly": 1}  # fmt: skip
 
 
 class QueryError(ValueError):
