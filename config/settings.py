@@ -101,6 +101,7 @@ class ScoringSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    enabled: bool = True
     # Voters kept out of online training, so model metrics are not biased by who was contacted.
     evaluation_share: float = Field(default=0.05, ge=0.0, lt=0.5)
     batch_rows: int = Field(default=50_000, ge=100, le=1_000_000)

@@ -394,9 +394,9 @@ def create_app(ctx: WorkerContext) -> faust.App:
     @app.timer(SCORING_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def scoring_timer() -> None:
         # The same single worker as trends: the owner of canvass partition 0 in the ingest group.
-        if ctx.ingest is None or PartitionKey(CANVASS_TOPIC, 0) not in ctx.ingest.stats.assigned:
+        if not settings.scoring.enabled or ctx.ingest is None:
             return
-        if catching_up():
+        if PartitionKey(CANVASS_TOPIC, 0) not in ctx.ingest.stats.assigned or catching_up():
             return
         try:
             if not scoring_agent.versions:
