@@ -213,6 +213,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10_000)
     parser.add_argument("--freshness-seconds", type=float, default=30)
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--ingest-only", action="store_true",
+        help="run the worker with the trend and scoring agents off (ingest alone, as before #3/#4)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="groundswell-bench-"))
@@ -227,6 +231,10 @@ def main() -> None:
 
         batch_dir = work / "batch"
         batch_dir.mkdir()
+        if args.ingest_only:
+            os.environ["GROUNDSWELL_TRENDS__ENABLED"] = "false"
+            os.environ["GROUNDSWELL_SCORING__ENABLED"] = "false"
+        results["ingest_only"] = args.ingest_only
         figures, worker, port = run_worker(broker.bootstrap, batch_dir, stats.sent, "bench-batch")
         results["batch_worker"] = figures
         print(
