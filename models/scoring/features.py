@@ -33,12 +33,13 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
-from sklearn.utils import murmurhash3_32
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 HASH_NAME = "murmurhash3_32"
 MIN_HASH_BITS = 8
@@ -58,6 +59,10 @@ class FeatureSpecError(ValueError):
 
 def bucket(key: str, hash_bits: int) -> int:
     """The column of one `name=value` key."""
+    # Imported on first use: scikit-learn takes ~1.6 s to import, which a worker's start-up (target
+    # 5 s to the first event) should not pay before any model scores.
+    from sklearn.utils import murmurhash3_32
+
     return int(murmurhash3_32(key, seed=0, positive=True)) & ((1 << hash_bits) - 1)
 
 
@@ -305,7 +310,7 @@ class HashedFeatures:
     def take(self, rows: npt.NDArray[np.integer[Any]] | npt.NDArray[np.bool_] | slice) -> HashedFeatures:
         return HashedFeatures(np.ascontiguousarray(self.indices[rows]), self.n_features)
 
-    def to_csr(self) -> sp.csr_matrix:
+    def to_csr(self) -> sp.csr_matrix:  # scipy.sparse imported here: start-up need not pay for it
         """The 0/1 design matrix (a collision within a row sums to 2, as in the linear score).
 
         The indices are copied: `sum_duplicates` compacts them in place, which would corrupt these rows.
@@ -313,6 +318,8 @@ class HashedFeatures:
         n, width = self.indices.shape
         indptr = np.arange(0, n * width + 1, width, dtype=np.int64)
         data = np.ones(n * width, dtype=np.float64)
+        import scipy.sparse as sp
+
         matrix = sp.csr_matrix((data, self.indices.ravel().copy(), indptr), shape=(n, self.n_features))
         matrix.sum_duplicates()
         return matrix

@@ -20,7 +20,6 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import rankdata
 
 FloatArray = npt.NDArray[np.float64]
 ECE_BINS = 10
@@ -88,6 +87,8 @@ def auc(p: npt.ArrayLike, y: npt.ArrayLike) -> float:
     n_neg = int(scores.size) - n_pos
     if n_pos == 0 or n_neg == 0:
         return math.nan
+    from scipy.stats import rankdata  # on first use: scipy.stats takes ~1.3 s to import (worker start-up)
+
     ranks = rankdata(scores, method="average")  # ties share their mean rank: each tied pair counts 1/2
     u = float(ranks[positives].sum()) - n_pos * (n_pos + 1) / 2.0
     return u / (n_pos * n_neg)
