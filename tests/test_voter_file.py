@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -181,7 +182,7 @@ def test_load_through_a_running_worker(tmp_path: Path, broker: EmbeddedBroker) -
     worker = WorkerProcess(broker.bootstrap, tmp_path / "data", geography).start()
     try:
         env: dict[str, Any] = {
-            **__import__("os").environ,
+            **os.environ,
             "GROUNDSWELL_SECRET": "test-secret-0123456789abcdef",
             "GROUNDSWELL_GEOGRAPHY": str(geography),
             "GROUNDSWELL_DATA_DIR": str(tmp_path / "data"),
