@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import confluent_kafka
 import faust
@@ -43,15 +43,24 @@ from sinks.alerts import (
 from sinks.alerts.alert import ALERT_STATUSES
 from sinks.clickhouse.client import Warehouse, connect
 from sinks.clickhouse.models import ModelRegistryStore
-from sinks.clickhouse.queries import MetricsQuery, QueryError, fetch_metrics, run_read_only
+from sinks.clickhouse.queries import (
+    RAW_SQL_FORMATS,
+    MetricsQuery,
+    QueryError,
+    fetch_metrics,
+    run_read_only,
+    run_read_only_raw,
+)
 from sinks.clickhouse.scoring import ScoringSource
 from sinks.clickhouse.tokens import StoredToken, TokenStore
 from sinks.clickhouse.trends import TrendStore
 from sinks.clickhouse.voters import VoterStore
 from sinks.exactly_once import PartitionKey
 from sinks.metrics import PipelineMetrics
+from streams.access import ADMIN, MODEL_READERS, MODEL_WRITERS, SQL_READERS, Access
 from streams.auth import ROLES, Principal, TokenAuthority, TokenGrant, new_token, new_token_id, token_digest
 from streams.control import ControlDispatcher
+from streams.http_metrics import instrument
 from streams.ingest import IngestLoop
 from streams.model_registry import MODEL, ModelOpError, ModelRegistry
 from streams.scoring import ScoringAgent
@@ -104,14 +113,14 @@ class WorkerContext:
         for listener in self.flag_listeners:
             await listener(flags)
 
-    async def read_only_sql(self, sql: str) -> tuple[list[str], list[list[Any]]]:
+    async def read_only_sql(self, fn: Callable[[Client], T]) -> T:
         """A user's SQL on a client of its own, closed afterwards: chDB keeps `readonly=1` on a session
         after it refuses a write, which would make a shared client refuse every later write."""
 
-        def run() -> tuple[list[str], list[list[Any]]]:
+        def run() -> T:
             client = connect(self.warehouse)
             try:
-                return run_read_only(client, sql)
+                return fn(client)
             finally:
                 client.close()
 
@@ -230,8 +239,8 @@ def create_app(ctx: WorkerContext) -> faust.App:
     # consumer group has joined, and ingest must not wait for the control agent's group.
     app.add_dependency(IngestService())
 
-    def authorized(request: Request) -> Principal | None:
-        return ctx.auth.authenticate(request.headers.get("Authorization"))
+    access = Access(ctx.auth.authenticate)
+    authorized = access.principal
 
     async def reload_tokens() -> None:
         try:
@@ -244,14 +253,6 @@ def create_app(ctx: WorkerContext) -> faust.App:
     @app.timer(TOKEN_RELOAD_SECONDS)  # type: ignore[untyped-decorator]
     async def token_reload_timer() -> None:
         await reload_tokens()
-
-    def admin_only(view: View, request: Request) -> tuple[Principal | None, Response | None]:
-        principal = authorized(request)
-        if principal is None:
-            return None, _error(view, 401, "missing or invalid bearer token")
-        if principal.role != "admin":
-            return None, _error(view, 403, f"role {principal.role!r} may not manage tokens")
-        return principal, None
 
     # --- alerts (issue #4) --------------------------------------------------------------------------
     # The shipped alerts.yaml routes the simulated campaign's regions; with another geography it is
@@ -272,9 +273,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
 
     @app.page("/api/v1/alerts")
     async def api_alerts(view: View, request: Request) -> Response:
-        principal = authorized(request)
-        if principal is None:
-            return _error(view, 401, "missing or invalid bearer token")
+        principal = access.require(request)
         q = request.query
         status = q.get("status")
         if status is not None and status not in ALERT_STATUSES:
@@ -292,9 +291,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
     @app.page("/api/v1/alerts/{alert_id}/ack")
     class AckView(View):
         async def post(self, request: Request, alert_id: str) -> Response:
-            principal = authorized(request)
-            if principal is None:
-                return _error(self, 401, "missing or invalid bearer token")
+            principal = access.require(request)
             regions = principal.regions
             result = await ctx.read(
                 lambda client: AlertStore(client, ctx.warehouse).ack(alert_id, principal.name, regions)
@@ -343,9 +340,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
 
     @app.page("/api/v1/trends")
     async def api_trends(view: View, request: Request) -> Response:
-        principal = authorized(request)
-        if principal is None:
-            return _error(view, 401, "missing or invalid bearer token")
+        principal = access.require(request)
         q = request.query
         status, metric = q.get("status"), q.get("metric")
         if status not in (None, "open", "new", "updated", "closed"):
@@ -418,29 +413,16 @@ def create_app(ctx: WorkerContext) -> faust.App:
         except Exception:
             log.exception("scoring tick failed; the next tick retries")
 
-    def modeller(view: View, request: Request, write: bool) -> tuple[Principal | None, Response | None]:
-        principal = authorized(request)
-        if principal is None:
-            return None, _error(view, 401, "missing or invalid bearer token")
-        allowed = ("admin", "modeller") if write else ("admin", "modeller", "statistician")
-        if principal.role not in allowed:
-            return None, _error(view, 403, f"role {principal.role!r} may not {'change' if write else 'read'} models")
-        return principal, None
-
     @app.page("/api/v1/models")
     class ModelsView(View):
         """GET: versions and aliases. POST: push an artifact (the request body), through the gate."""
 
         async def get(self, request: Request) -> Response:
-            _, refused = modeller(self, request, write=False)
-            if refused is not None:
-                return refused
+            access.require(request, MODEL_READERS, "read models")
             return _json_response(self, await registry_call(lambda r: r.listing()))
 
         async def post(self, request: Request) -> Response:
-            principal, refused = modeller(self, request, write=True)
-            if refused is not None or principal is None:
-                return refused or _error(self, 401, "missing or invalid bearer token")
+            principal = access.require(request, MODEL_WRITERS, "change models")
             data = await request.read()
             try:
                 report = await registry_call(lambda r: r.push(data, principal.name))
@@ -453,9 +435,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
         """POST {"version": "<hex prefix>", "reason": "..."}: point an alias at a version ("" clears a shadow)."""
 
         async def post(self, request: Request, alias: str) -> Response:
-            principal, refused = modeller(self, request, write=True)
-            if refused is not None or principal is None:
-                return refused or _error(self, 401, "missing or invalid bearer token")
+            principal = access.require(request, MODEL_WRITERS, "change models")
             try:
                 body = msgspec.json.decode(await request.read(), type=AliasRequest)
                 version = await registry_call(lambda r: r.move(alias, body.version, principal.name, body.reason))
@@ -474,9 +454,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
     @app.page("/api/v1/models/aliases/{alias}/rollback")
     class RollbackView(View):
         async def post(self, request: Request, alias: str) -> Response:
-            principal, refused = modeller(self, request, write=True)
-            if refused is not None or principal is None:
-                return refused or _error(self, 401, "missing or invalid bearer token")
+            principal = access.require(request, MODEL_WRITERS, "change models")
             try:
                 version = await registry_call(lambda r: r.rollback(alias, principal.name))
             except ModelOpError as exc:
@@ -488,9 +466,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
 
     @app.page("/api/v1/models/metrics")
     async def model_metrics(view: View, request: Request) -> Response:
-        _, refused = modeller(view, request, write=False)
-        if refused is not None:
-            return refused
+        access.require(request, MODEL_READERS, "read models")
         rows = await ctx.read(lambda client: ModelRegistryStore(client, ctx.warehouse).latest_metrics(MODEL))
         return _json_response(view, {"model": MODEL, "live": scoring_agent.versions, "metrics": rows})
 
@@ -499,18 +475,14 @@ def create_app(ctx: WorkerContext) -> faust.App:
         """Create (POST) and list (GET) API tokens; admin only. A new token is shown once, in the response."""
 
         async def get(self, request: Request) -> Response:
-            _, refused = admin_only(self, request)
-            if refused is not None:
-                return refused
+            access.require(request, ADMIN, "manage tokens")
             stored = await ctx.read(lambda client: TokenStore(client, ctx.warehouse).all())
             return _json_response(
                 self, {"tokens": [_token_json(t) for t in sorted(stored, key=lambda t: t.created_at)]}
             )
 
         async def post(self, request: Request) -> Response:
-            principal, refused = admin_only(self, request)
-            if refused is not None or principal is None:
-                return refused or _error(self, 401, "missing or invalid bearer token")
+            principal = access.require(request, ADMIN, "manage tokens")
             try:
                 wanted = msgspec.json.decode(await request.read(), type=TokenRequest)
                 _check_grant(wanted, ctx.geography)
@@ -532,9 +504,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
         """Revoke (DELETE) a token; admin only. Every worker refuses it within TOKEN_RELOAD_SECONDS."""
 
         async def delete(self, request: Request, token_id: str) -> Response:
-            _, refused = admin_only(self, request)
-            if refused is not None:
-                return refused
+            access.require(request, ADMIN, "manage tokens")
             found = await ctx.read(lambda client: TokenStore(client, ctx.warehouse).get(token_id))
             if found is None:
                 return _error(self, 404, f"no token {token_id!r}")
@@ -569,9 +539,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
 
     @app.page("/api/v1/metrics")
     async def api_metrics(view: View, request: Request) -> Response:
-        principal = authorized(request)
-        if principal is None:
-            return _error(view, 401, "missing or invalid bearer token")
+        principal = access.require(request)
         q = request.query
         try:
             query = MetricsQuery(
@@ -595,34 +563,28 @@ def create_app(ctx: WorkerContext) -> faust.App:
         """Read-only SQL for statisticians: ClickHouse enforces readonly=1 and the limits."""
 
         async def post(self, request: Request) -> Response:
-            principal = authorized(request)
-            if principal is None:
-                return _error(self, 401, "missing or invalid bearer token")
-            if principal.role not in ("admin", "statistician"):
-                return _error(self, 403, f"role {principal.role!r} may not run SQL")
+            access.require(request, SQL_READERS, "run SQL")
             try:
-                body = msgspec.json.decode(await request.read())
-                sql = body.get("query") if isinstance(body, dict) else None
-                if not isinstance(sql, str) or not sql.strip():
+                body = msgspec.json.decode(await request.read(), type=SqlRequest)
+                if not body.query.strip():
                     raise ValueError
-            except (msgspec.DecodeError, ValueError):
-                return _error(self, 400, 'expected a JSON body {"query": "SELECT ..."}')
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+                return _error(self, 400, 'expected a JSON body {"query": "SELECT ...", "format": "json|csv|arrow"}')
             try:
-                columns, rows = await ctx.read_only_sql(sql)
+                if body.format == "json":
+                    columns, rows = await ctx.read_only_sql(partial(run_read_only, sql=body.query))
+                    return _json_response(self, {"columns": columns, "rows": rows})
+                data = await ctx.read_only_sql(partial(run_read_only_raw, sql=body.query, fmt=body.format))
             except Exception as exc:  # ClickHouse's own message: syntax, readonly refusal, limits
                 return _error(self, 400, str(exc).strip().splitlines()[0][:2000])
-            return _json_response(self, {"columns": columns, "rows": rows})
+            return self.bytes(data, content_type=RAW_SQL_FORMATS[body.format][1])
 
     @app.page("/api/v1/voters/batches")
     class VoterBatchView(View):
         """One validated voter-file batch from `groundswell voters load` (admin only), as an Arrow stream."""
 
         async def post(self, request: Request) -> Response:
-            principal = authorized(request)
-            if principal is None:
-                return _error(self, 401, "missing or invalid bearer token")
-            if principal.role != "admin":
-                return _error(self, 403, f"role {principal.role!r} may not load voter files")
+            access.require(request, ADMIN, "load voter files")
             headers = request.headers
             try:
                 load_id = headers.get("X-Load-Id", "")
@@ -645,11 +607,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
         """The summary of a finished voter-file load (admin only)."""
 
         async def post(self, request: Request) -> Response:
-            principal = authorized(request)
-            if principal is None:
-                return _error(self, 401, "missing or invalid bearer token")
-            if principal.role != "admin":
-                return _error(self, 403, f"role {principal.role!r} may not load voter files")
+            access.require(request, ADMIN, "load voter files")
             try:
                 record = msgspec.json.decode(await request.read(), type=VoterLoadRecord)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -658,7 +616,13 @@ def create_app(ctx: WorkerContext) -> faust.App:
             return _json_response(self, {"recorded": record.load_id})
 
     register_dashboard(app, ctx, authorized)
+    instrument(getattr(app.web, "web_app"), ctx.metrics.http_seconds)  # noqa: B009 (untyped in Faust)
     return app
+
+
+class SqlRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    query: str
+    format: Literal["json", "csv", "arrow"] = "json"
 
 
 class AliasRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -354,15 +354,19 @@ def cmd_sql(args: argparse.Namespace) -> int:
     settings = _settings(**_demo_overrides())
     token = _client_token(settings, args.token)
     url = args.url or f"http://127.0.0.1:{settings.web_port}"
+    wire_format = "json" if args.format in ("tsv", "json") else args.format
+    if wire_format == "arrow" and args.output is None and sys.stdout.isatty():
+        print("--format arrow writes binary: give --output FILE or redirect stdout", file=sys.stderr)
+        return 2
     request = urllib.request.Request(
         f"{url}/api/v1/sql",
-        data=json.dumps({"query": args.query}).encode(),
+        data=json.dumps({"query": args.query, "format": wire_format}).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            body = json.loads(response.read())
+            payload = response.read()
     except urllib.error.HTTPError as exc:
         detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
         print(f"error {exc.code}: {detail}", file=sys.stderr)
@@ -370,12 +374,23 @@ def cmd_sql(args: argparse.Namespace) -> int:
     except urllib.error.URLError as exc:
         print(f"cannot reach the worker at {url}: {exc.reason} (is `groundswell up` running?)", file=sys.stderr)
         return 1
-    if args.format == "json":
-        print(json.dumps(body, default=str))
+    if wire_format != "json":
+        if args.output is not None:
+            Path(args.output).write_bytes(payload)
+        else:
+            sys.stdout.buffer.write(payload)
+            sys.stdout.flush()
+        return 0
+    body = json.loads(payload)
+    lines = [json.dumps(body, default=str)] if args.format == "json" else [
+        "\t".join(body["columns"]),
+        *("\t".join("" if v is None else str(v) for v in row) for row in body["rows"]),
+    ]  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    if args.output is not None:
+        Path(args.output).write_text(text)
     else:
-        print("\t".join(body["columns"]))
-        for row in body["rows"]:
-            print("\t".join("" if v is None else str(v) for v in row))
+        sys.stdout.write(text)
     return 0
 
 
@@ -408,7 +423,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sql = sub.add_parser("sql", help="run a read-only SQL query against a running worker")
     sql.add_argument("query", help="a SELECT statement")
-    sql.add_argument("--format", choices=("tsv", "json"), default="tsv")
+    sql.add_argument(
+        "--format",
+        choices=("tsv", "json", "csv", "arrow"),
+        default="tsv",
+        help="tsv (default) or json as printed rows; csv or arrow (an Arrow IPC stream) as ClickHouse renders them",
+    )
+    sql.add_argument("--output", help="write the result to this file instead of standard output")
     sql.add_argument("--token", help="bearer token (default: GROUNDSWELL_ADMIN_TOKEN or the demo token file)")
     sql.add_argument("--url", help="worker URL (default http://127.0.0.1:$GROUNDSWELL_WEB_PORT)")
     sql.set_defaults(func=cmd_sql)

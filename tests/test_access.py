@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -124,3 +125,45 @@ def test_tokens_are_created_listed_used_and_revoked_through_the_api(worker: Work
     assert status == 200 and revoked["revoked_at"]
     wait_for(lambda: call(worker, "GET", "/api/v1/metrics?level=region", secret)[0] == 401, 15, "the revocation")
     assert call(worker, "DELETE", "/api/v1/tokens/nosuchtoken", TOKEN)[0] == 404
+
+
+def test_every_protected_endpoint_refuses_clearly_and_requests_are_timed(worker: WorkerProcess) -> None:
+    secrets = {}
+    for role in ("statistician", "modeller"):
+        status, created = call(worker, "POST", "/api/v1/tokens", TOKEN, {"name": role, "role": role})
+        assert status == 201, created
+        secrets[role] = created["token"]
+    status, created = call(worker, "POST", "/api/v1/tokens", TOKEN, {"name": "r", "role": "regional",
+                                                                     "regions": ["Northeast"]})  # fmt: skip
+    secrets["regional"] = created["token"]
+
+    refusals = (  # (method, path, body, who, expected status, expected words)
+        ("GET", "/api/v1/tokens", None, "modeller", 403, "role 'modeller' may not manage tokens"),
+        ("POST", "/api/v1/sql", {"query": "SELECT 1"}, "modeller", 403, "role 'modeller' may not run SQL"),
+        ("POST", "/api/v1/models", {}, "statistician", 403, "role 'statistician' may not change models"),
+        ("GET", "/api/v1/models", None, "regional", 403, "role 'regional' may not read models"),
+        ("POST", "/api/v1/voters/loads", {}, "statistician", 403, "role 'statistician' may not load voter files"),
+        ("GET", "/api/v1/alerts", None, "nobody", 401, "missing or invalid bearer token"),
+        ("POST", "/api/v1/alerts/no-such-alert/ack", None, "nobody", 401, "missing or invalid bearer token"),
+        ("GET", "/api/v1/trends", None, "expired-or-made-up", 401, "missing or invalid bearer token"),
+    )
+    for method, path, body, who, expected, words in refusals:
+        status, answer = call(worker, method, path, secrets.get(who, "gs_made_up"), body)
+        assert (status, answer.get("error")) == (expected, words), (method, path, who, answer)
+
+    # Each request above is in /metrics under its route pattern, never its concrete path.
+    with urllib.request.urlopen(
+        urllib.request.Request(f"http://127.0.0.1:{worker.port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}),
+        timeout=30,
+    ) as response:
+        exposition = response.read().decode()
+    counts: dict[tuple[str, str, str], float] = {}
+    for line in exposition.splitlines():
+        if line.startswith("groundswell_http_request_seconds_count{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            key = (labels["route"], labels["method"], labels["status"])
+            counts[key] = float(line.rsplit(" ", 1)[1])
+    assert counts[("/api/v1/alerts/{alert_id}/ack", "POST", "4xx")] == 1
+    assert counts[("/api/v1/tokens", "GET", "4xx")] == 1
+    assert counts[("/api/v1/tokens", "POST", "2xx")] == 3
+    assert not any("no-such-alert" in route for route, _, _ in counts), counts

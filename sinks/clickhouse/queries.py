@@ -69,6 +69,24 @@ def fetch_metrics(client: Client, query: MetricsQuery) -> tuple[list[dict[str, A
     return rows[:MAX_ROWS], len(rows) > MAX_ROWS
 
 
+# Formats a statistician may ask for besides JSON, rendered by ClickHouse itself (same on chDB and a
+# server): (ClickHouse format, HTTP content type).
+RAW_SQL_FORMATS = {
+    "csv": ("CSVWithNames", "text/csv"),  # UTF-8, as ClickHouse writes it
+    "arrow": ("ArrowStream", "application/vnd.apache.arrow.stream"),
+}
+# NULL as an empty CSV field (pandas reads it as NaN); ClickHouse's default is \N. Before `readonly`,
+# which would refuse settings that follow it.
+_CSV_SETTINGS = {"format_csv_null_representation": ""}
+
+
+def run_read_only_raw(client: Client, sql: str, fmt: str) -> bytes:
+    """A statistician's SQL in one of RAW_SQL_FORMATS, with the same readonly=1 and limits as JSON."""
+    clickhouse_format, _ = RAW_SQL_FORMATS[fmt]
+    settings = {**(_CSV_SETTINGS if fmt == "csv" else {}), **READ_ONLY_SETTINGS}
+    return client.raw_query(sql, settings=settings, fmt=clickhouse_format)
+
+
 def run_read_only(client: Client, sql: str) -> tuple[list[str], list[list[Any]]]:
     """A statistician's SQL, with ClickHouse's readonly=1 and resource limits."""
     result = client.query(sql, settings=READ_ONLY_SETTINGS)

@@ -4,7 +4,7 @@
 import { ApiError, getJson, openStream, readJson, setToken, token } from "./api.js";
 import { timeChart } from "./chart.js";
 import { h, replace } from "./dom.js";
-import { behind, clockTime, count, dateTimeFormat, oneDecimal, percent, rateSentence, SMALL_N, windowLabel } from "./format.js";
+import { behind, clockTime, count, dateTimeFormat, perDay, percent, rateSentence, SMALL_N, windowLabel } from "./format.js";
 import { alertFeed, flagFeed, modelPanel } from "./feeds.js";
 import { CHARTS, COLUMNS, HEADLINE, METRICS } from "./metrics.js";
 import { childrenTable, figureCell } from "./table.js";
@@ -12,6 +12,7 @@ import { childrenTable, figureCell } from "./table.js";
 const $ = (id) => document.getElementById(id);
 const state = {
   view: null, flags: [], principal: null, stopStream: null, loading: null, dirty: false, lastTick: 0,
+  streamOpened: false, watchdog: null,
 };
 
 // --- routing ------------------------------------------------------------------------------------
@@ -171,8 +172,8 @@ function paceBox(view) {
     h("strong", {}, `${count(pace.ids)} of ${count(pace.goal)} IDs`), ` (${percent(pace.share_of_goal)} of goal, campaign to date)`,
     ` · expected by now ${count(pace.expected_by_now)}`,
     pace.needed_per_day === null ? " · election day reached"
-      : ` · needs ${oneDecimal(pace.needed_per_day)} a day for ${count(pace.days_left)} days to ${goals.deadline}`,
-    ` · last ${goals.recent_days} days ${oneDecimal(pace.recent_per_day)} a day`, status ? ` (${status})` : "");
+      : ` · needs ${perDay(pace.needed_per_day)} a day for ${count(pace.days_left)} days to ${goals.deadline}`,
+    ` · last ${goals.recent_days} days ${perDay(pace.recent_per_day)} a day`, status ? ` (${status})` : "");
 }
 
 function renderChildren(view, r) {
@@ -301,13 +302,19 @@ function onEvent(event, data) {
   } else {
     box.textContent = "no data yet";
   }
-  if (relevant(data.changed)) loadView();
+  // The first tick of a (re)opened stream is its baseline: data that arrived after the view was
+  // computed, and before the stream opened, shows in `as_of` rather than in `changed`.
+  const missed = state.streamOpened && state.view && data.as_of && Date.parse(data.as_of) > Date.parse(state.view.generated_at);
+  state.streamOpened = false;
+  if (missed || relevant(data.changed)) loadView();
   if (data.flags_changed) loadFeeds();
 }
 
 function onStreamState(status) {
   const box = $("freshness");
-  if (status === "lost") {
+  if (status === "open") {
+    state.streamOpened = true;
+  } else if (status === "lost") {
     box.classList.add("lost");
     box.textContent = "live updates lost: reconnecting…";
   } else if (status === "refused") {
@@ -335,13 +342,13 @@ function start() {
   $("logout").hidden = false;
   $("freshness").textContent = "connecting…";
   // The view first; the live stream, the feeds and the model panel once it is drawn, so that they do
-  // not compete with it for the worker (a change in between is caught by the stream's first tick).
+  // not compete with it for the worker.
   loadView().then(() => {
     state.stopStream = openStream(onEvent, onStreamState);
     loadFeeds();
     loadModels();
   });
-  setInterval(() => {
+  state.watchdog ??= setInterval(() => {
     if (state.stopStream && state.lastTick && Date.now() - state.lastTick > 5000) {
       $("freshness").classList.add("lost");
     }

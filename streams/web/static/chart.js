@@ -7,7 +7,8 @@ import { METRICS } from "./metrics.js";
 
 const WIDTH = 380;
 const HEIGHT = 190;
-const MARGIN = { left: 52, right: 12, top: 12, bottom: 34 };
+const MARGIN = { right: 12, top: 12, bottom: 34 };
+const TICK_CHAR_PX = 6; // width of a tick label's character at 10 px
 const WINDOW_MS = { "15m": 15 * 60e3, "1h": 3600e3, "1d": 86400e3 };
 const PER = { "15m": "per 15 min", "1h": "per hour", "1d": "per day" };
 // Tick spacing (hours of local time) for each window's span.
@@ -86,9 +87,7 @@ export function timeChart({ metric, rows, window, span, timeZone }) {
   const start = Date.parse(span.from);
   const end = Date.parse(span.to);
   const width = WINDOW_MS[window];
-  const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
-  const x = (t) => MARGIN.left + ((t - start) / (end - start)) * plotW;
 
   const isRate = spec.kind === "rate";
   const points = rows.map((row) => {
@@ -104,6 +103,11 @@ export function timeChart({ metric, rows, window, span, timeZone }) {
   const ticks = niceTicks(isRate ? Math.min(top, 1) : top);
   const yMax = ticks[ticks.length - 1];
   const y = (v) => MARGIN.top + plotH - (Math.min(v, yMax) / yMax) * plotH;
+  const tickText = (v) => (isRate ? `${oneDecimal(100 * v).replace(/\.0$/, "")}%` : count(v));
+  // Room on the left for the longest tick label and the axis title beside it.
+  const left = 26 + TICK_CHAR_PX * Math.max(...ticks.map((v) => tickText(v).length));
+  const plotW = WIDTH - left - MARGIN.right;
+  const x = (t) => left + ((t - start) / (end - start)) * plotW;
 
   const svg = s("svg", {
     viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "chart", role: "img",
@@ -112,9 +116,8 @@ export function timeChart({ metric, rows, window, span, timeZone }) {
   // Axes: y gridlines with labels, x ticks with local times.
   for (const v of ticks) {
     svg.append(
-      s("line", { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: y(v), y2: y(v), class: "grid" }),
-      s("text", { x: MARGIN.left - 6, y: y(v) + 4, class: "tick", "text-anchor": "end" },
-        isRate ? `${oneDecimal(100 * v).replace(/\.0$/, "")}%` : count(v)),
+      s("line", { x1: left, x2: WIDTH - MARGIN.right, y1: y(v), y2: y(v), class: "grid" }),
+      s("text", { x: left - 6, y: y(v) + 4, class: "tick", "text-anchor": "end" }, tickText(v)),
     );
   }
   for (const t of timeTicks(start, end, window, timeZone)) {
@@ -125,11 +128,11 @@ export function timeChart({ metric, rows, window, span, timeZone }) {
     );
   }
   svg.append(
-    s("line", { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: MARGIN.top + plotH, y2: MARGIN.top + plotH,
+    s("line", { x1: left, x2: WIDTH - MARGIN.right, y1: MARGIN.top + plotH, y2: MARGIN.top + plotH,
       class: "axis" }),
     s("text", { x: 12, y: MARGIN.top + plotH / 2, class: "axis-title", "text-anchor": "middle",
       transform: `rotate(-90 12 ${MARGIN.top + plotH / 2})` }, yTitle(metric, window)),
-    s("text", { x: MARGIN.left + plotW / 2, y: HEIGHT - 4, class: "axis-title", "text-anchor": "middle" },
+    s("text", { x: left + plotW / 2, y: HEIGHT - 4, class: "axis-title", "text-anchor": "middle" },
       `window start (${timeZone})`),
   );
 

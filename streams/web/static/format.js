@@ -15,6 +15,11 @@ export function oneDecimal(value) {
   return value === null || value === undefined || !Number.isFinite(value) ? "–" : decimal.format(value);
 }
 
+// A rate per day: one decimal while it is small, whole numbers once it is not.
+export function perDay(value) {
+  return value !== null && value !== undefined && Math.abs(value) >= 100 ? count(value) : oneDecimal(value);
+}
+
 export function percent(value) {
   return value === null || value === undefined || !Number.isFinite(value) ? "–" : `${decimal.format(100 * value)}%`;
 }

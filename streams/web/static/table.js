@@ -2,7 +2,7 @@
 // to that place's view. Rates show their denominators; rates on few trials are greyed.
 
 import { h } from "./dom.js";
-import { SMALL_N, count, oneDecimal, percent, rateSentence } from "./format.js";
+import { SMALL_N, count, perDay, percent, rateSentence } from "./format.js";
 import { COLUMNS, METRICS } from "./metrics.js";
 
 export function figureCell(metric, figures, tag = "td") {
@@ -27,7 +27,7 @@ export function paceCell(pace) {
   const behind = pace.ids < pace.expected_by_now;
   return h("td", { class: `num pace${behind ? " behind" : ""}`, dataset: { metric: "pace", value: share ?? "" },
     title: `${count(pace.ids)} of ${count(pace.goal)} IDs; expected by now ${count(pace.expected_by_now)}; ` +
-      (pace.needed_per_day === null ? "deadline passed" : `${oneDecimal(pace.needed_per_day)} a day needed`) },
+      (pace.needed_per_day === null ? "deadline passed" : `${perDay(pace.needed_per_day)} a day needed`) },
     h("span", { class: "value" }, percent(share)),
     h("span", { class: "of" }, `of ${count(pace.goal)}`));
 }
