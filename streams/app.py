@@ -467,8 +467,22 @@ def create_app(ctx: WorkerContext) -> faust.App:
     @app.page("/api/v1/models/metrics")
     async def model_metrics(view: View, request: Request) -> Response:
         access.require(request, MODEL_READERS, "read models")
-        rows = await ctx.read(lambda client: ModelRegistryStore(client, ctx.warehouse).latest_metrics(MODEL))
-        return _json_response(view, {"model": MODEL, "live": scoring_agent.versions, "metrics": rows})
+
+        try:
+            days = int(request.query.get("calibration_days", "7"))
+            if not 1 <= days <= 366:
+                raise ValueError
+        except ValueError:
+            return _error(view, 400, "calibration_days must be an integer from 1 to 366")
+
+        def read(client: Client) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            store = ModelRegistryStore(client, ctx.warehouse)
+            return store.latest_metrics(MODEL), store.calibration(MODEL, days)
+
+        rows, calibration = await ctx.read(read)
+        return _json_response(
+            view, {"model": MODEL, "live": scoring_agent.versions, "metrics": rows, "calibration": calibration}
+        )
 
     @app.page("/api/v1/tokens")
     class TokensView(View):

@@ -87,6 +87,27 @@ def send(worker: WorkerProcess, seed: int, days: float, n: int) -> int:
     return len(events)
 
 
+def check_calibration_bins(worker: WorkerProcess) -> None:
+    """The model panel's reliability bins equal the stream scores of IDs binned here, in Python."""
+    rows = worker.sql(
+        "SELECT s.alias, s.version, s.score, c.support_level FROM voter_scores AS s FINAL "
+        "INNER JOIN raw_canvass AS c ON s.event_id = c.event_id "
+        "WHERE s.source = 'stream' AND c.support_level IS NOT NULL"
+    )
+    expected: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
+    for alias, version, score, level in rows:
+        expected.setdefault((alias, version, min(int(float(score) * 10), 9)), []).append((float(score), level <= 2))
+    status, body = request(worker, "GET", "/api/v1/models/metrics?calibration_days=60")
+    assert status == 200
+    got = {(c["alias"], c["version"], b["bin"]): b for c in body["calibration"] for b in c["bins"]}
+    assert got.keys() == expected.keys() and sum(b["n"] for b in got.values()) == len(rows) > 0
+    for key, pairs in expected.items():
+        assert got[key]["n"] == len(pairs)
+        assert got[key]["predicted"] == pytest.approx(sum(p for p, _ in pairs) / len(pairs), abs=1e-6)
+        assert got[key]["observed"] == pytest.approx(sum(y for _, y in pairs) / len(pairs))
+    assert request(worker, "GET", "/api/v1/models/metrics?calibration_days=0")[0] == 400
+
+
 def test_scores_learning_push_promote_rollback(worker: WorkerProcess) -> None:
     send(worker, seed=1, days=14, n=110_000)  # ~1.3% are IDs: the gate wants 1,000 holdout labels
     on_file_ids = "SELECT count() FROM raw_canvass WHERE voter_id IN (SELECT voter_id FROM voters)"
@@ -103,6 +124,7 @@ def test_scores_learning_push_promote_rollback(worker: WorkerProcess) -> None:
         return any(m["scope"] == "all" and m["labels"] > 0 for m in rows)
 
     wait_for(metrics_stored, 30, "prequential metrics to be stored")
+    check_calibration_bins(worker)
 
     def exported() -> bool:
         text = worker.get("/metrics")[1]

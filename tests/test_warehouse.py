@@ -9,7 +9,7 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.clickhouse.client import Warehouse
 from sinks.clickhouse.migrations import MIGRATIONS, MigrationDrift, migrate
-from sinks.clickhouse.schema import RAW_CANVASS, aggregate_table, aggregate_view, rollup_view
+from sinks.clickhouse.schema import RAW_CANVASS, WINDOW_PROJECTIONS, aggregate_table, aggregate_view, rollup_view
 from sinks.clickhouse.tables import Topology
 from sinks.clickhouse.writer import RawBatchWriter
 from streams.rows import CanvassRow, RejectedRow
@@ -109,3 +109,27 @@ def test_cluster_rendering() -> None:
     assert "TO campaign.agg_precinct_1d_local" in rollup and "FROM campaign.agg_precinct_15m_local" in rollup
     single = RAW_CANVASS.render(Topology("campaign", None, 1000))
     assert len(single) == 1 and "ENGINE = MergeTree()" in single[0] and "ON CLUSTER" not in single[0]
+
+
+def test_state_wide_ranges_read_the_window_projection_and_agree_with_the_table(
+    client: Client, warehouse: Warehouse
+) -> None:
+    migrate(client, warehouse, "UTC")
+    writer = RawBatchWriter(client, warehouse)
+    for i, precinct in enumerate(("P1", "P2", "P3")):  # parts written after the projection was added
+        writer.write("raw_canvass", f"t{i}", canvass_rows(40, precinct), [])
+    db = warehouse.database
+    sql = (
+        f"SELECT window_start, sum(attempts), sum(contacts) FROM {db}.agg_precinct_{{w}} "
+        f"WHERE state = 'IL' AND window_start >= toDateTime('2000-01-01', 'UTC') GROUP BY window_start "
+        f"ORDER BY window_start"
+    )
+    for window in ("15m", "1h"):
+        # force_optimize_projection fails the query if ClickHouse cannot answer it from a projection
+        projected = client.query(sql.format(w=window), settings={"force_optimize_projection": 1}).result_rows
+        plain = client.query(sql.format(w=window), settings={"optimize_use_projections": 0}).result_rows
+        assert projected == plain and sum(r[1] for r in plain) == 120, window
+    topo = Topology("campaign", "gs_cluster", 1000)
+    statements = [s for p in WINDOW_PROJECTIONS for s in p.render(topo)]
+    added = "ALTER TABLE campaign.agg_precinct_15m_local ON CLUSTER gs_cluster ADD PROJECTION IF NOT EXISTS"
+    assert statements[1].startswith(added)

@@ -78,6 +78,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         6, "alerts: outbox, deliveries, acks", lambda topo, timezone: [s for t in ALERT_TABLES for s in t.render(topo)]
     ),
+    Migration(
+        8,
+        "aggregates: projections ordered by window_start",
+        lambda topo, timezone: [s for p in schema.WINDOW_PROJECTIONS for s in p.render(topo)],
+    ),
 )
 
 

@@ -23,6 +23,7 @@ from sinks.clickhouse.client import Warehouse
 from sinks.clickhouse.writer import EXACTLY_ONCE_SETTINGS
 
 ALIASES = ("champion", "challenger", "shadow")
+CALIBRATION_BINS = 10
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,32 @@ class ModelRegistryStore:
         return [AliasMove(str(r[0]), str(r[1]), str(r[2]), int(r[3]), r[4], str(r[5]), str(r[6])) for r in rows]
 
     # --- scores, metrics, online state -----------------------------------------------------------
+
+    def calibration(self, model: str, days: int = 7, bins: int = CALIBRATION_BINS) -> list[dict[str, Any]]:
+        """Reliability bins per (alias, version) over the last `days` of canvass IDs: the mean stream
+        score and the observed supporter share of the IDs in each score bin. Stream scores are given
+        before the model learns from the ID (prequential), so these are honest out-of-sample bins."""
+        result = self._client.query(
+            f"SELECT alias, version, bin, avg(last_score) AS predicted, avg(supporter) AS observed, count() AS n FROM ("
+            f"  SELECT event_id, alias, version, argMax(score, scored_at) AS last_score, "
+            f"         least(toUInt32(floor(last_score * {{bins:UInt32}})), {{bins:UInt32}} - 1) AS bin "
+            f"  FROM {self._read('voter_scores')} "
+            f"  WHERE model = {{model:String}} AND source = 'stream' "
+            f"    AND scored_at >= now64(3) - toIntervalDay({{days:UInt32}}) "
+            f"  GROUP BY event_id, alias, version) AS s "
+            f"INNER JOIN ("
+            f"  SELECT event_id, toFloat64(support_level <= 2) AS supporter FROM {self._read('raw_canvass')} "
+            f"  WHERE support_level IS NOT NULL AND occurred_at >= now64(3) - toIntervalDay({{days:UInt32}} + 1)"
+            f") AS c USING event_id "
+            f"GROUP BY alias, version, bin ORDER BY alias, version, bin",
+            parameters={"model": model, "days": days, "bins": bins},
+        )
+        grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for alias, version, bin_index, predicted, observed, n in result.result_rows:
+            grouped.setdefault((alias, version), []).append(
+                {"bin": int(bin_index), "predicted": float(predicted), "observed": float(observed), "n": int(n)}
+            )
+        return [{"alias": a, "version": v, "days": days, "bins": b} for (a, v), b in grouped.items()]
 
     def insert_scores(
         self,

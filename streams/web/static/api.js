@@ -26,6 +26,12 @@ export async function getJson(path, params = {}) {
   return readJson(await fetch(url, { headers: { Authorization: `Bearer ${token()}` }, cache: "no-store" }));
 }
 
+export async function postJson(path, body = null) {
+  const headers = { Authorization: `Bearer ${token()}` };
+  if (body !== null) headers["Content-Type"] = "application/json";
+  return readJson(await fetch(path, { method: "POST", headers, body: body === null ? null : JSON.stringify(body) }));
+}
+
 // The body of a response as JSON, or an ApiError with the server's message.
 export async function readJson(response) {
   const text = await response.text();

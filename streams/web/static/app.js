@@ -1,7 +1,7 @@
 // The dashboard: routing (the URL hash holds the place, window, period and sort), loading a view,
 // drawing it, and keeping it live from the server's event stream.
 
-import { ApiError, getJson, openStream, readJson, setToken, token } from "./api.js";
+import { ApiError, getJson, openStream, postJson, readJson, setToken, token } from "./api.js";
 import { timeChart } from "./chart.js";
 import { h, replace } from "./dom.js";
 import { behind, clockTime, count, dateTimeFormat, perDay, percent, rateSentence, SMALL_N, windowLabel } from "./format.js";
@@ -112,7 +112,17 @@ async function loadFeeds() {
     highlightFlag();
     if (state.view) renderChildren(state.view, route());
   }
-  if (alerts) replace($("alerts"), alertFeed(alerts.alerts || [], { linkTo, timeZone }));
+  if (alerts) replace($("alerts"), alertFeed(alerts.alerts || [], { linkTo, timeZone, onAck: acknowledge }));
+}
+
+async function acknowledge(alertIds) {
+  try {
+    for (const id of alertIds) await postJson(`/api/v1/alerts/${encodeURIComponent(id)}/ack`);
+  } catch (error) {
+    replace($("alerts"), h("p", { class: "error" }, `Could not acknowledge: ${error.message}`));
+    return;
+  }
+  await loadFeeds();
 }
 
 async function loadModels() {

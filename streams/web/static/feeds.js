@@ -39,7 +39,8 @@ export function flagFeed(flags, { linkTo, timeZone }) {
       h("div", { class: "muted" }, `${flag.status} · raised ${when.format(new Date(flag.raised_at))}`))));
 }
 
-export function alertFeed(alerts, { linkTo, timeZone }) {
+// `onAck(alertIds)`: acknowledge the line's unacknowledged deliveries (the server checks the region).
+export function alertFeed(alerts, { linkTo, timeZone, onAck = null }) {
   if (!alerts.length) return h("p", { class: "muted" }, "No alerts.");
   // One line per flag event: an alert goes to several people on several channels.
   const seen = new Map();
@@ -54,12 +55,20 @@ export function alertFeed(alerts, { linkTo, timeZone }) {
     const title = alert.content?.title || `${metricLabel(alert.metric)} in ${placeText(alert.level, alert.unit_id)}`;
     const geographic = ["precinct", "county", "region"].includes(alert.level);
     const sent = deliveries.filter((d) => d.status === "sent").length;
-    return h("li", { class: `alert ${alert.severity}`, dataset: { alert: alert.alert_id, region: alert.region } },
+    const open = deliveries.filter((d) => !d.acked_by).map((d) => d.alert_id);
+    const acked = deliveries.find((d) => d.acked_by);
+    const ack = open.length && onAck
+      ? h("button", { type: "button", class: "ack", dataset: { ack: open.join(" ") },
+        onclick: (event) => { event.currentTarget.disabled = true; onAck(open); } }, "Acknowledge")
+      : null;
+    return h("li", { class: `alert ${alert.severity}`, dataset: { alert: alert.alert_id, region: alert.region,
+      acked: open.length ? "false" : "true" } },
       geographic ? h("a", { href: linkTo(alert.level, alert.unit_id, { flag: alert.flag_id }), class: "place-link" }, title)
         : h("a", { href: linkTo("region", alert.region, { flag: alert.flag_id }), class: "place-link" }, title),
       h("div", { class: "muted" },
         `${alert.severity} · ${alert.event} · ${sent}/${deliveries.length} delivered · ${when.format(new Date(alert.created_at))}`,
-        alert.acked_by ? ` · acknowledged` : ""));
+        acked ? ` · acknowledged by ${acked.acked_by}` : ""),
+      ack);
   }));
 }
 
