@@ -145,9 +145,20 @@ def test_a_candidate_worse_in_one_region_is_refused_on_regions(setting: Setting)
 
 def test_latency_below_the_minimum_is_refused(setting: Setting) -> None:
     policy = GatePolicy(min_rows_per_second=1e15, latency_rows=5_000)  # no machine scores 10^15 rows/s
-    report = evaluate_candidate(setting.candidate, WORLD_SPEC, setting.holdout, setting.champion, policy)
+    report = evaluate_candidate(setting.candidate, WORLD_SPEC, setting.holdout, None, policy)  # a first push
     latency = report.check("latency")
     assert not report.accepted and latency.status == "fail" and "rows/s" in latency.reason
+
+
+def test_latency_is_judged_against_the_champion_timed_alongside(setting: Setting) -> None:
+    # Same model kind and features: about 1x the champion, whatever else the machine is doing.
+    lenient = GatePolicy(min_rows_per_second=1e15, min_speed_vs_champion=0.01, latency_rows=10_000)
+    report = evaluate_candidate(setting.candidate, WORLD_SPEC, setting.holdout, setting.champion, lenient)
+    latency = report.check("latency")
+    assert latency.passed and "the champion's" in latency.reason and report.metrics["champion_rows_per_second"] > 0
+    strict = GatePolicy(min_speed_vs_champion=1e6, latency_rows=10_000)  # a million times faster: never
+    refused = evaluate_candidate(setting.candidate, WORLD_SPEC, setting.holdout, setting.champion, strict)
+    assert refused.check("latency").status == "fail" and not refused.accepted
 
 
 def test_a_holdout_too_small_or_misaligned_is_refused(setting: Setting) -> None:
