@@ -117,6 +117,7 @@ def run_worker(settings: Settings, simulate: list[str] | None) -> int:
         token = _token(settings, generate=settings.demo)
         auth.register(token, Principal("admin", "admin"))
         url = f"http://{settings.web_host}:{settings.web_port}"
+        print(f"dashboard: {url}/dashboard   (sign in with a token)", flush=True)
         print(f"web: {url}/api/v1/metrics?level=county&window=1h   (Authorization: Bearer <token>)", flush=True)
         if settings.admin_token is None:
             print(f"demo admin token: {token}   (also in {settings.data_dir / TOKEN_FILE})", flush=True)
