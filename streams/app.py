@@ -42,6 +42,7 @@ from sinks.alerts import (
 )
 from sinks.alerts.alert import ALERT_STATUSES
 from sinks.clickhouse.client import Warehouse, connect
+from sinks.clickhouse.links import LinkStore
 from sinks.clickhouse.models import ModelRegistryStore
 from sinks.clickhouse.queries import (
     RAW_SQL_FORMATS,
@@ -59,9 +60,12 @@ from sinks.exactly_once import PartitionKey
 from sinks.metrics import PipelineMetrics
 from streams.access import ADMIN, MODEL_READERS, MODEL_WRITERS, SQL_READERS, Access
 from streams.auth import ROLES, Principal, TokenAuthority, TokenGrant, new_token, new_token_id, token_digest
+from streams.config_view import redacted_settings
 from streams.control import ControlDispatcher
 from streams.http_metrics import instrument
 from streams.ingest import IngestLoop
+from streams.linking import LinkingAgent
+from streams.links_api import register_link_routes
 from streams.model_registry import MODEL, ModelOpError, ModelRegistry
 from streams.scoring import ScoringAgent
 from streams.trends import TrendAgent
@@ -413,6 +417,17 @@ def create_app(ctx: WorkerContext) -> faust.App:
         except Exception:
             log.exception("scoring tick failed; the next tick retries")
 
+    linking_agent = LinkingAgent(lambda fn: ctx.read(lambda client: fn(LinkStore(client, ctx.warehouse))),
+                                 settings.linking)  # fmt: skip
+
+    @app.timer(settings.linking.interval_s)  # type: ignore[untyped-decorator]
+    async def linking_timer() -> None:
+        # The same single worker as scoring: the owner of canvass partition 0 in the ingest group.
+        ingest = ctx.ingest
+        leading = ingest is not None and PartitionKey(CANVASS_TOPIC, 0) in ingest.stats.assigned
+        if settings.linking.enabled and leading and not catching_up():
+            await linking_agent.run_ticks()
+
     @app.page("/api/v1/models")
     class ModelsView(View):
         """GET: versions and aliases. POST: push an artifact (the request body), through the gate."""
@@ -529,6 +544,17 @@ def create_app(ctx: WorkerContext) -> faust.App:
                 found = revoked
             return _json_response(self, _token_json(found))
 
+    @app.page("/api/v1/config")
+    async def api_config(view: View, request: Request) -> Response:
+        """The worker's effective configuration (admin only), secrets hidden, and its geography's size."""
+        access.require(request, ADMIN, "read the configuration")
+        geography = ctx.geography
+        return _json_response(view, {
+            "worker_id": settings.worker_id,
+            "settings": redacted_settings(settings),
+            "geography": {"precincts": len(geography.precincts), "regions": sorted(geography.regions)},
+        })  # fmt: skip
+
     @app.page("/healthz")
     async def healthz(view: View, request: Request) -> Response:
         ingest = ctx.ingest
@@ -630,6 +656,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
             return _json_response(self, {"recorded": record.load_id})
 
     register_dashboard(app, ctx, authorized)
+    register_link_routes(app, ctx, authorized)
     instrument(getattr(app.web, "web_app"), ctx.metrics.http_seconds)  # noqa: B009 (untyped in Faust)
     return app
 

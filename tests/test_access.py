@@ -146,10 +146,18 @@ def test_every_protected_endpoint_refuses_clearly_and_requests_are_timed(worker:
         ("GET", "/api/v1/alerts", None, "nobody", 401, "missing or invalid bearer token"),
         ("POST", "/api/v1/alerts/no-such-alert/ack", None, "nobody", 401, "missing or invalid bearer token"),
         ("GET", "/api/v1/trends", None, "expired-or-made-up", 401, "missing or invalid bearer token"),
+        ("GET", "/api/v1/config", None, "statistician", 403, "role 'statistician' may not read the configuration"),
     )
     for method, path, body, who, expected, words in refusals:
         status, answer = call(worker, method, path, secrets.get(who, "gs_made_up"), body)
         assert (status, answer.get("error")) == (expected, words), (method, path, who, answer)
+
+    # An admin reads the configuration, with the tokens and secrets hidden.
+    status, config = call(worker, "GET", "/api/v1/config", TOKEN)
+    assert status == 200 and config["settings"]["admin_token"] == "**********"
+    assert config["settings"]["web_port"] == worker.port
+    assert config["geography"]["regions"] == ["Northeast", "Northwest"]
+    assert TOKEN not in json.dumps(config) and "test-secret" not in json.dumps(config)
 
     # Each request above is in /metrics under its route pattern, never its concrete path.
     with urllib.request.urlopen(
