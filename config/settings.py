@@ -109,6 +109,31 @@ class ScoringSettings(BaseModel):
     checkpoint_s: float = Field(default=30.0, ge=1.0, le=3600.0)
 
 
+class LinkingSettings(BaseModel):
+    """The linking agent (streams/linking.py, docs/linking.md): people in the stream joined to the voter file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    interval_s: float = Field(default=2.0, ge=0.1, le=3600.0)
+    # Raw events read per micro-batch (signups and email events each).
+    batch_rows: int = Field(default=20_000, ge=10, le=1_000_000)
+    # The model is trained (unsupervised) once this many people are known, on up to training_people.
+    min_training_people: int = Field(default=1_000, ge=1)
+    training_people: int = Field(default=30_000, ge=1)
+    training_u_pairs: int = Field(default=1_000_000, ge=1_000)
+    training_address_u_pairs: int = Field(default=20_000_000, ge=0)
+    # Decision thresholds on the posterior (models/linking/matcher.py; chosen in docs/linking.md).
+    match_threshold: float = Field(default=0.80, gt=0.0, le=1.0)
+    review_threshold: float = Field(default=0.20, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> LinkingSettings:
+        if self.review_threshold > self.match_threshold:
+            raise ValueError("linking.review_threshold must not exceed linking.match_threshold")
+        return self
+
+
 class Settings(BaseSettings):
     """All of Groundswell's configuration. Frozen: pass it around, never mutate it."""
 
@@ -143,6 +168,7 @@ class Settings(BaseSettings):
     clickhouse: ClickHouseSettings = ClickHouseSettings()
     trends: TrendSettings = TrendSettings()
     scoring: ScoringSettings = ScoringSettings()
+    linking: LinkingSettings = LinkingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -27,11 +27,11 @@ from aiokafka import AIOKafkaProducer
 from confluent_kafka import Message
 
 from config.geography import Geography
-from config.settings import DLQ_TOPIC, EVENT_TOPICS, Settings
+from config.settings import DLQ_TOPIC, EVENT_TOPICS, SIGNUP_TOPIC, Settings
 from sinks.clickhouse.batch_state import ClickHouseBatchStateStore
 from sinks.clickhouse.client import Warehouse, connect
 from sinks.clickhouse.migrations import migrate
-from sinks.clickhouse.schema import RAW_TABLES
+from sinks.clickhouse.schema import RAW_TABLES, SIGNUP_IDENTITIES
 from sinks.clickhouse.writer import RawBatchWriter
 from sinks.exactly_once import (
     Batch,
@@ -49,6 +49,7 @@ from sinks.exactly_once import (
 from sinks.metrics import PipelineMetrics
 from streams.broker import cluster_id
 from streams.dedup import EventIdWindow
+from streams.identity_capture import IdentityCapture
 from streams.kafka_source import KafkaSource
 from streams.processing import EventProcessor, VoterPrecinctLookup, no_voter_lookup
 from streams.rows import RejectedRow
@@ -70,6 +71,7 @@ class _Payload:
     accepted: int
     rejected: list[RejectedRow]
     oldest_timestamp_ms: int | None
+    side: tuple[tuple[str, bytes], ...] = ()  # (table, JSONEachRow) written with the batch: signup identities
 
 
 @dataclass
@@ -90,7 +92,8 @@ class _ClickHouseCycleSink:
         self._store.save(group, marks)
 
     def insert(self, batch: PreparedBatch[_Payload], token: str) -> None:
-        self._writer.write(batch.payload.table, token, batch.payload.body, batch.payload.rejected)
+        payload = batch.payload
+        self._writer.write(payload.table, token, payload.body, payload.rejected, payload.side)
 
 
 @dataclass
@@ -131,6 +134,7 @@ class IngestLoop:
         self._lock = asyncio.Lock()  # a flush cycle and a rebalance never interleave
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="groundswell-writer")
         self._encoder = msgspec.json.Encoder()
+        self._identities = IdentityCapture()
         self._group = self._ingest.consumer_group
         self._source: KafkaSource | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -261,12 +265,17 @@ class IngestLoop:
     def _prepare(self, batch: Batch[Message]) -> PreparedBatch[_Payload]:
         state = self._partitions[batch.key]
         processed = self._processors[batch.key.topic].process(batch.key.partition, batch.records, state.seen)
+        side: tuple[tuple[str, bytes], ...] = ()
+        if batch.key.topic == SIGNUP_TOPIC and processed.rows:
+            identities = self._identities.rows(processed.rows, batch.records)
+            side = ((SIGNUP_IDENTITIES.name, self._encoder.encode_lines(identities)),)
         payload = _Payload(
             table=RAW_TABLES[batch.key.topic].name,
             body=self._encoder.encode_lines(processed.rows) if processed.rows else b"",
             accepted=len(processed.rows),
             rejected=processed.rejected,
             oldest_timestamp_ms=processed.oldest_timestamp_ms,
+            side=side,
         )
         return PreparedBatch(batch.key, batch.first, batch.last, payload)
 

@@ -107,3 +107,22 @@ class RejectedRow(msgspec.Struct, frozen=True, gc=False):
     reason_text: str
     event_id: str
     raw: bytes
+
+
+class SignupIdentityRow(msgspec.Struct, frozen=True, gc=False):
+    """A signup's identifying fields for linking (issue #5): the restricted `signup_identities` table.
+
+    Names and addresses are PII: they are kept here, apart from the analytics tables, as typed
+    (trimmed); emails and phones only as the same HMAC digests as raw_signups.
+    """
+
+    event_id: uuid.UUID
+    given_name: str
+    family_name: str
+    address_line1: str
+    zip5: str
+    birth_year: int | None
+    email_hash: str
+    phone_hash: str
+    kafka_partition: int
+    kafka_offset: int

@@ -65,6 +65,14 @@ def _models(topo: Topology, timezone: str) -> list[str]:
     return statements + schema.VOTER_SCORES_LATEST_VIEW.render(topo)
 
 
+def _linking(topo: Topology, timezone: str) -> list[str]:
+    statements = [s for table in schema.LINKING_TABLES for s in table.render(topo)]
+    for level in schema.LEVELS:
+        for window in schema.WINDOWS:
+            statements += schema.linked_metrics_view(level, window, timezone).render(topo)
+    return statements + schema.PEOPLE_VIEW.render(topo)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingest spine: raw, rejected, aggregates, metrics", _ingest_spine),
     Migration(2, "voter file", _voter_file),
@@ -78,6 +86,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         6, "alerts: outbox, deliveries, acks", lambda topo, timezone: [s for t in ALERT_TABLES for s in t.render(topo)]
     ),
+    Migration(7, "linking: signup identities, links, reviews, linked events, people", _linking),
     Migration(
         8,
         "aggregates: projections ordered by window_start",

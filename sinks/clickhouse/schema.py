@@ -438,3 +438,172 @@ def metrics_view(level: str, window: str) -> View:
 
 
 RAW_TABLES = {"canvass.knock": RAW_CANVASS, "digital.signup": RAW_SIGNUPS, "email.event": RAW_EMAIL}
+
+
+# --- Linking people (issue #5) ----------------------------------------------------------------------
+
+# PII: a signup's name and address as typed (trimmed), for the matcher and reviewers only. Written by
+# the ingest batch that writes the signup's raw row, with the same token (suffixed), before it.
+# Statisticians and admins may read it through SQL; regional tokens have no SQL (docs/data-dictionary.md).
+SIGNUP_IDENTITIES = Table(
+    "signup_identities",
+    (
+        ("event_id", "UUID"), ("given_name", "String"), ("family_name", "String"), ("address_line1", "String"),
+        ("zip5", "String"), ("birth_year", "Nullable(UInt16)"), ("email_hash", "String"), ("phone_hash", "String"),
+        *KAFKA_COLUMNS, *INGESTED,
+    ),
+    order_by="event_id",
+    sharding_key="cityHash64(event_id)",
+)  # fmt: skip
+
+LINK_COLUMNS = (
+    ("record_kind", "LowCardinality(String)"), ("record_id", "String"), ("voter_id", "String"),
+    ("status", "LowCardinality(String)"), ("method", "LowCardinality(String)"), ("probability", "Float64"),
+    ("match_weight", "Nullable(Float64)"),
+    ("candidates", "Array(Tuple(voter_id String, probability Float64, match_weight Float64))"),
+    ("decided_by", "LowCardinality(String)"), ("reviewer", "String"), ("generation", "String"),
+    ("version", "UInt64"), ("linked_at", TS),
+)  # fmt: skip
+
+# One current row per person record (a signup event, or an email address by its hash): the highest
+# version wins (read with FINAL). `generation` names the voter-file load and model it was decided under.
+LINKS = Table(
+    "links",
+    LINK_COLUMNS,
+    order_by="(record_kind, record_id)",
+    engine="ReplacingMergeTree(version)",
+    sharding_key="cityHash64(record_id)",
+)
+
+# Every change of a record's link (status, voter, method or who decided), append-only.
+LINK_HISTORY = Table(
+    "link_history",
+    (*LINK_COLUMNS, ("previous_voter_id", "String"), ("previous_status", "LowCardinality(String)")),
+    order_by="(record_kind, record_id, version)",
+    sharding_key="cityHash64(record_id)",
+)
+
+# Reviewers' decisions, append-only; the latest decision on a (record, voter) pair is the one in force.
+LINK_REVIEWS = Table(
+    "link_reviews",
+    (
+        ("review_id", "String"), ("record_kind", "LowCardinality(String)"), ("record_id", "String"),
+        ("voter_id", "String"), ("decision", "LowCardinality(String)"), ("reviewer", "String"),
+        ("decided_at", TS), ("recorded_at", f"{TS} DEFAULT now64(3)"),
+    ),
+    order_by="(record_kind, record_id, decided_at)",
+    sharding_key="cityHash64(record_id)",
+)  # fmt: skip
+
+# Linkage models (JSON, models/linking/model.py), one per voter-file load they were trained against.
+LINK_MODELS = Table(
+    "link_models",
+    (
+        ("model_id", "String"), ("load_id", "String"), ("people", "UInt64"), ("model", "String"),
+        ("trained_at", f"{TS} DEFAULT now64(3)"),
+    ),
+    order_by="(load_id, model_id)",
+    engine="ReplacingMergeTree",
+    sharding_key="cityHash64(load_id)",
+)  # fmt: skip
+
+# The linking agent's checkpoint per generation: how far it has read each raw stream (newest wins).
+LINK_STATE = Table(
+    "link_state",
+    (
+        ("consumer_group", "String"), ("generation", "String"), ("positions", "Map(String, UInt64)"),
+        ("saved_at", TS),
+    ),
+    order_by="(consumer_group, generation)",
+    engine="ReplacingMergeTree(saved_at)",
+    distributed=False,
+)  # fmt: skip
+
+# Each signup and email event whose person is linked, placed in the linked voter's precinct. Keyed by
+# event: when a link changes, the person's events are written again (undone ones with linked = 0), so
+# read with FINAL every event counts once, where its person's current link puts it.
+LINKED_EVENTS = Table(
+    "linked_events",
+    (
+        ("event_id", "UUID"), ("source", "LowCardinality(String)"), ("record_id", "String"), ("voter_id", "String"),
+        ("kind", "LowCardinality(String)"), ("mailing_id", "String"), ("amount_cents", "Nullable(UInt64)"),
+        ("occurred_at", TS), *((k, "LowCardinality(String)") for k in GEO_KEYS), ("raw_precinct_id", "String"),
+        ("linked", "UInt8"), ("version", "UInt64"),
+    ),
+    order_by="event_id",
+    engine="ReplacingMergeTree(version)",
+    sharding_key="cityHash64(event_id)",
+)  # fmt: skip
+
+LINKED_RECIPIENT = "concat(mailing_id, ':', record_id)"
+LINKED_MEASURES: dict[str, str] = {
+    "linked_signups": "countIf(source = 'signup')",
+    # Linked signups that the raw aggregates count in another precinct (or an unassigned bucket).
+    "linked_signups_moved": "countIf(source = 'signup' AND raw_precinct_id != precinct_id)",
+    "linked_email_sends": "countIf(kind = 'send')",
+    "linked_email_bounces": "countIf(kind IN ('bounce_hard', 'bounce_soft'))",
+    "linked_email_human_opens": f"uniqExactIf({LINKED_RECIPIENT}, kind = 'open')",
+    "linked_email_clicks": "countIf(kind = 'click')",
+    "linked_email_unique_clicks": f"uniqExactIf({LINKED_RECIPIENT}, kind = 'click')",
+    "linked_email_actions": "countIf(kind = 'action')",
+    "linked_email_unsubscribes": "countIf(kind = 'unsubscribe')",
+    "linked_donations": "countIf(kind = 'donation')",
+    "linked_donations_cents": "toUInt64(sumIf(ifNull(amount_cents, 0), kind = 'donation'))",
+    "linked_people": "uniqExact(voter_id)",
+}
+
+
+def linked_metrics_view(level: str, window: str, timezone: str) -> View:
+    """Linked signups and email engagement by the linked voters' geography, from the current links."""
+    keys = ", ".join(LEVELS[level])
+    measures = ",\n       ".join(f"{expr} AS {name}" for name, expr in LINKED_MEASURES.items())
+    return View(
+        name=f"metrics_linked_{level}_{window}",
+        select=(
+            f"SELECT {keys}, {window_expr(window, timezone)} AS window_start,\n       {measures}\n"
+            f"FROM (SELECT * FROM {{db}}.linked_events FINAL WHERE linked = 1)\nGROUP BY {keys}, window_start"
+        ),
+    )
+
+
+# The one-profile view: each voter with a linked record, their file identity (PII), their linked
+# records, counts of their linked actions and engagement, and the history of those records' links.
+PEOPLE_VIEW = View(
+    name="people",
+    select="""SELECT v.voter_id AS voter_id, v.given_name AS given_name, v.family_name AS family_name,
+       v.birth_year AS birth_year, v.address_line1 AS address_line1, v.zip5 AS zip5,
+       v.precinct_id AS precinct_id, v.county AS county, v.region AS region, v.state AS state,
+       l.records AS records, l.signup_records AS signup_records, l.email_addresses AS email_addresses,
+       e.signups AS signups, e.email_sends AS email_sends, e.email_opens AS email_opens,
+       e.email_clicks AS email_clicks, e.donations AS donations, e.donations_cents AS donations_cents,
+       e.last_activity_at AS last_activity_at, h.match_history AS match_history
+FROM (
+    SELECT voter_id,
+           groupArray(tuple(record_kind, record_id, method, probability, decided_by, linked_at)) AS records,
+           countIf(record_kind = 'signup') AS signup_records, countIf(record_kind = 'email') AS email_addresses
+    FROM {db}.links FINAL WHERE status = 'matched' GROUP BY voter_id
+) AS l
+INNER JOIN (
+    SELECT voter_id, given_name, family_name, birth_year, address_line1, zip5, precinct_id, county, region, state
+    FROM {db}.voters FINAL WHERE voter_id IN (SELECT voter_id FROM {db}.links FINAL WHERE status = 'matched')
+) AS v ON v.voter_id = l.voter_id
+LEFT JOIN (
+    SELECT voter_id, countIf(source = 'signup') AS signups, countIf(kind = 'send') AS email_sends,
+           countIf(kind = 'open') AS email_opens, countIf(kind = 'click') AS email_clicks,
+           countIf(kind = 'donation') AS donations,
+           toUInt64(sumIf(ifNull(amount_cents, 0), kind = 'donation')) AS donations_cents,
+           max(occurred_at) AS last_activity_at
+    FROM {db}.linked_events FINAL WHERE linked = 1 GROUP BY voter_id
+) AS e ON e.voter_id = l.voter_id
+LEFT JOIN (
+    SELECT c.voter_id AS voter_id,
+           arraySort(x -> x.6, groupArray(tuple(hist.record_id, hist.status, hist.voter_id, hist.method,
+                                                hist.decided_by, hist.linked_at))) AS match_history
+    FROM {db}.link_history AS hist
+    INNER JOIN (SELECT record_kind, record_id, voter_id FROM {db}.links FINAL WHERE status = 'matched') AS c
+        ON hist.record_kind = c.record_kind AND hist.record_id = c.record_id
+    GROUP BY c.voter_id
+) AS h ON h.voter_id = l.voter_id""",
+)
+
+LINKING_TABLES = (SIGNUP_IDENTITIES, LINKS, LINK_HISTORY, LINK_REVIEWS, LINK_MODELS, LINK_STATE, LINKED_EVENTS)

@@ -1,8 +1,10 @@
-"""Token-carrying inserts of one batch into a raw table and `rejected_events`.
+"""Token-carrying inserts of one batch into a raw table, its side tables and `rejected_events`.
 
-Both inserts carry the batch's deduplication token (the rejected one suffixed), with block
-deduplication switched on for the materialized views too, so retrying a batch, or replaying it
-after a crash, changes nothing that was already counted.
+Every insert carries the batch's deduplication token (all but the raw one suffixed with their
+table), with block deduplication switched on for the materialized views too, so retrying a batch,
+or replaying it after a crash, changes nothing that was already counted. Side tables (a signup
+batch's `signup_identities`) are written before the raw rows: whoever reads a raw row finds its
+side rows already there.
 """
 
 from __future__ import annotations
@@ -39,8 +41,24 @@ class RawBatchWriter:
     def _table(self, name: str) -> str:
         return self._topology.qualified(self._topology.local_name(name))
 
-    def write(self, table: str, token: str, json_lines: bytes, rejected: Sequence[RejectedRow]) -> None:
-        """Insert the batch. Raises on failure: retry with the same token."""
+    def write(
+        self,
+        table: str,
+        token: str,
+        json_lines: bytes,
+        rejected: Sequence[RejectedRow],
+        side: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
+        """Insert the batch; `side` is (table, JSONEachRow) pairs. Raises on failure: retry with the same token."""
+        for side_table, side_lines in side:
+            if side_lines:
+                self._client.raw_insert(
+                    self._table(side_table),
+                    None,
+                    side_lines,
+                    settings={**RAW_INSERT_SETTINGS, "insert_deduplication_token": f"{token}/{side_table}"},
+                    fmt="JSONEachRow",
+                )
         if json_lines:
             self._client.raw_insert(
                 self._table(table),

@@ -8,6 +8,11 @@ the same bytes, including event_ids.
 Rates and shares below are typical field and email-program numbers (as in the domain notes):
 contact rate 10-30 % per attempt, households knocked once and not-homes once more, about 2 %
 unique clicks per delivered email, machine opens kept apart from human opens.
+
+People who sign up and email subscribers come from streams/simulation/identities.py: noisy
+identities (nicknames, typos, moves, housemates' emails, people not on the file) whose true voter
+is known, so the linking agent (issue #5) has realistic work; a signup's `source_record_id` is its
+simulated person's record id, which joins it back to that truth.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import msgspec
 
 from config.settings import CANVASS_TOPIC, EMAIL_TOPIC, SIGNUP_TOPIC
 from streams.simulation.clock import FIELD_HOURS, Clock, LiveClock
+from streams.simulation.identities import IdentitySimulator, SimPerson
 from streams.simulation.malformed import Malformer
 from streams.simulation.payloads import (
     OK,
@@ -41,7 +47,7 @@ from streams.simulation.payloads import (
     Timestamps,
     uuid4_text,
 )
-from streams.simulation.world import FAMILY_NAMES, GIVEN_NAMES, World
+from streams.simulation.world import World
 
 # --- field program -------------------------------------------------------------------------
 WALK_SHIFTS_PER_PRECINCT_DAY = 0.18
@@ -80,7 +86,6 @@ _SOURCE_ACTIONS = {
 _ACTION_SYSTEM = {"event_rsvp": "mobilize", "donation_form": "actblue", "relational_contact": "nationbuilder"}
 _UTM_CAMPAIGNS = ("gotv", "persuasion", "volunteer-recruit", "early-vote")
 _AREA_CODES = ("614", "216", "513", "330", "419", "937", "440", "740")
-_STREETS = ("Elm St", "Oak Ave", "Main St", "Maple Dr", "High St", "Park Rd", "Cedar Ln", "Walnut St")
 _OUTSIDE_ZIPS = ("10001", "15213", "20001", "60601", "94110", "98101")
 # Signups per hour of the local day, relative to the daily mean (evenings peak, nights are quiet).
 _HOURLY = (
@@ -90,7 +95,11 @@ _HOURLY = (
 _HOURLY_MEAN = sum(_HOURLY) / 24
 
 # --- email program -------------------------------------------------------------------------
-LIST_SHARE_OF_VOTERS = 0.025  # voter-linked subscribers; as many again are not linked to a voter
+LIST_SHARE_OF_VOTERS = 0.025  # the list has 2x this share of the voter count in subscribers
+# The ESP knows the voter_id (and precinct) of most on-file subscribers from an earlier list match;
+# the rest are known by their address only, for the stream to link.
+LIST_VOTER_ID_KNOWN = 0.8
+SIGNUP_PEOPLE_CHUNK = 512  # simulated people are drawn in seeded chunks as signups need them
 _LINKS = ("read-more", "volunteer-signup", "petition", "donate-main")
 _AMOUNTS = (500, 1000, 1500, 2500, 2700, 5000, 10_000)
 
@@ -143,6 +152,8 @@ class _WorldIndex:
     voter_precinct: list[int]
     support: list[float]
     outside_zips: tuple[str, ...]
+    identities: IdentitySimulator
+    zip_precinct: dict[str, int]  # zips that lie in exactly one precinct
 
     @classmethod
     def of(cls, world: World) -> _WorldIndex:
@@ -166,7 +177,16 @@ class _WorldIndex:
             voter_precinct=voter_precinct,
             support=world.support.tolist(),
             outside_zips=tuple(z for z in _OUTSIDE_ZIPS if z not in {p.zip5 for p in world.precincts}),
+            identities=IdentitySimulator(world),
+            zip_precinct=_unique_zips([p.zip5 for p in world.precincts]),
         )
+
+
+def _unique_zips(precinct_zips: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for z in precinct_zips:
+        counts[z] = counts.get(z, 0) + 1
+    return {z: i for i, z in enumerate(precinct_zips) if counts[z] == 1}
 
 
 def _ranges(sorted_owner: list[int], n: int) -> list[tuple[int, int]]:
@@ -259,6 +279,7 @@ class _Run:
         self.revisits: deque[tuple[float, _Turf]] = deque()
         self.bursts: list[_Burst] = []
         self.subscribers = self._email_list()
+        self.signup_people: Iterator[SimPerson] = self._people_stream()
         self.suppressed: set[int] = set()
         self.signup_base_per_s = n_precincts * SIGNUPS_PER_PRECINCT_DAY / 86_400.0
 
@@ -510,37 +531,35 @@ class _Run:
         else:
             self.at(now + wait, self._signup, True)
 
+    def _people_stream(self) -> Iterator[SimPerson]:
+        """Signing-up people, drawn in seeded chunks (the identity simulator has its own generator)."""
+        base = self.rng.getrandbits(31)
+        for chunk in itertools.count():
+            yield from self.ix.identities.signups(SIGNUP_PEOPLE_CHUNK, seed=base + chunk)
+
     def _emit_signup(self, now: float, source: str) -> None:
-        rng, ix, world = self.rng, self.ix, self.ix.world
+        rng, ix = self.rng, self.ix
         random_ = rng.random
-        birth_year: int | None = None
-        if random_() < 0.55:  # someone on the voter file
-            voter = rng.randrange(self.n_voters)
-            precinct = ix.voter_precinct[voter]
-            given = GIVEN_NAMES[int(world.given_name[voter])]
-            family = FAMILY_NAMES[int(world.family_name[voter])]
-            email: str | None = world.voter_email(voter) if random_() < 0.7 else self._new_email(given, family)
-            if random_() < 0.5:
-                birth_year = int(world.birth_year[voter])
-        else:
-            precinct = rng.randrange(self.n_precincts)
-            given, family = rng.choice(GIVEN_NAMES), rng.choice(FAMILY_NAMES)
-            email = self._new_email(given, family) if random_() < 0.95 else None
-            if random_() < 0.3:
-                birth_year = rng.randint(1940, 2007)
-        phone = None
-        if email is None or random_() < 0.45:
-            phone = f"+1{rng.choice(_AREA_CODES)}5550{rng.randrange(100, 200)}"  # 555-01xx: fictional numbers
+        person = next(self.signup_people)
+        while person.zip5 is None:  # the simulated forms require a zip (the topic's key without a precinct)
+            person = next(self.signup_people)
+        zip5 = person.zip5[:5]  # the contract's zip5: a ZIP+4 form keeps its five digits
+        # Where the person lives now: their zip's precinct, else (not moved) their voter-file precinct.
+        precinct = ix.zip_precinct.get(zip5)
+        if precinct is None and person.true_voter_id is not None and "moved" not in person.noise:
+            precinct = ix.voter_precinct[int(person.true_voter_id[1:]) - 1]
         outside = bool(ix.outside_zips) and random_() < 0.08
-        zip5 = rng.choice(ix.outside_zips) if outside else ix.precinct_zip[precinct]
-        precinct_id = ix.precinct_ids[precinct] if not outside and random_() < 0.3 else None
+        if outside:
+            zip5, precinct = rng.choice(ix.outside_zips), None
+        precinct_id = ix.precinct_ids[precinct] if precinct is not None and random_() < 0.3 else None
         action = rng.choice(_SOURCE_ACTIONS[source])
         campaign = rng.choice(_UTM_CAMPAIGNS)
         day = datetime.fromtimestamp(self.clock.occurred(now, 0.0), UTC)
-        person = Person(
-            given, family if random_() < 0.9 else None, email, phone,
-            f"{rng.randint(1, 9999)} {rng.choice(_STREETS)}" if random_() < 0.35 else None, zip5, birth_year,
-        )  # fmt: skip
+        phone = person.phone
+        if person.email is None and phone is None:
+            phone = f"+1{rng.choice(_AREA_CODES)}5550{rng.randrange(100, 200)}"  # 555-01xx: fictional numbers
+        identity = Person(person.given_name, person.family_name, person.email, phone, person.address_line1, zip5,
+                          person.birth_year)  # fmt: skip
         src = Source(
             source, _SOURCE_MEDIUM[source], campaign,
             f"VOL-{rng.randrange(1, 500):04d}" if action == "relational_contact" else None,
@@ -549,27 +568,29 @@ class _Run:
         lag = rng.expovariate(2.0) if self.device_lag else 0.0
         event = Signup(
             uuid4_text(rng.getrandbits(128)), SIGNUP_TOPIC, 1, self.stamps.format(self.occurred(now, lag)),
-            _ACTION_SYSTEM.get(action, "action_network"), action, person, src, precinct_id,
+            _ACTION_SYSTEM.get(action, "action_network"), action, identity, src, precinct_id,
             (random_() < 0.6) if phone else None,
             ("registered" if random_() < 0.8 else "confirmed") if action == "event_rsvp" else None,
+            person.record_id,
         )  # fmt: skip
         key = precinct_id if precinct_id is not None else zip5
         self.out.append(SimEvent(SIGNUP_TOPIC, key.encode(), self.encode(event), OK))
 
-    def _new_email(self, given: str, family: str) -> str:
-        return f"{given.lower()}.{family.lower()}.{self.rng.randrange(1, 10**6)}@example.com"
-
     # --- email ---------------------------------------------------------------------------------
     def _email_list(self) -> list[tuple[str, str | None, str | None]]:
-        """Subscribers: half linked to a voter (with voter_id and precinct), half known by email only."""
-        rng, ix, world = self.rng, self.ix, self.ix.world
-        linked = rng.sample(range(self.n_voters), max(1, int(self.n_voters * LIST_SHARE_OF_VOTERS)))
-        subscribers: list[tuple[str, str | None, str | None]] = [
-            (world.voter_email(v), f"V{v + 1:08d}", ix.precinct_ids[ix.voter_precinct[v]]) for v in linked
-        ]
-        for n in range(len(linked)):
-            given, family = rng.choice(GIVEN_NAMES).lower(), rng.choice(FAMILY_NAMES).lower()
-            subscribers.append((f"{given}{family[0]}{n + 1}@example.net", None, None))
+        """Subscribers (address, voter_id, precinct_id): simulated email-list people; the ESP knows the
+        voter of most of those on the file, the others only by their address."""
+        rng, ix = self.rng, self.ix
+        n = 2 * max(1, int(self.n_voters * LIST_SHARE_OF_VOTERS))
+        subscribers: list[tuple[str, str | None, str | None]] = []
+        for person in ix.identities.email_people(n, seed=rng.getrandbits(31)):
+            assert person.email is not None  # email-list people always have one
+            voter, precinct = person.true_voter_id, None
+            if voter is not None and rng.random() < LIST_VOTER_ID_KNOWN:
+                precinct = ix.precinct_ids[ix.voter_precinct[int(voter[1:]) - 1]]
+            else:
+                voter = None
+            subscribers.append((person.email, voter, precinct))
         rng.shuffle(subscribers)
         return subscribers
 

@@ -85,6 +85,7 @@ class Signup(msgspec.Struct):
     precinct_id: str | None
     sms_opt_in: bool | None
     rsvp_status: str | None
+    source_record_id: str | None = None  # the simulated person's record id (streams/simulation/identities.py)
 
 
 class Email(msgspec.Struct):
