@@ -3,8 +3,10 @@
 The raw canvass table is the exactly-once record of what happened, so the agent reads it rather
 than Kafka: a replay from a checkpoint sees exactly the same rows in exactly the same order
 (partition, offset). Per partition, the position is the last offset taken and its `ingested_at`;
-every later row of that partition was inserted later, so `ingested_at >= min(positions)` (a
-min-max index prunes the table) plus the offset condition finds the new rows and nothing else.
+every later row of that partition was inserted later, so `ingested_at >= min(positions)` plus the
+offset condition finds a known partition's new rows and nothing else. A partition with no position
+yet is read whole: its first rows may have been inserted before another partition's position
+(a batch cut by LIMIT takes partitions in order), so a time bound would skip them for good.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ class ScoringSource:
         known = ", ".join(str(int(p)) for p in positions)
         new_partitions = f"kafka_partition NOT IN ({known})" if known else "1"
         where = (
-            f"voter_id != '' AND ingested_at >= {{since:DateTime64(3, 'UTC')}} AND ({after or '0'} OR {new_partitions})"
+            f"voter_id != '' AND ((ingested_at >= {{since:DateTime64(3, 'UTC')}} AND ({after or '0'})) "
+            f"OR {new_partitions})"
         )
         voter_cols = ", ".join(f"v.{c} AS {c}" for c in VOTER_COLUMNS)
         sql = f"""
