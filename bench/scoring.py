@@ -95,7 +95,7 @@ def bulk_rescore(work: Path, voters_per_precinct: int) -> dict[str, float]:
     scores = artifact.scorer().score_rows(rows)
     python_s = time.perf_counter() - started
     check = client.query(
-        f"SELECT score FROM voter_scores FINAL WHERE version = '{artifact.version}' AND source = 'bulk' "
+        f"SELECT score FROM voter_scores_latest FINAL WHERE version = '{artifact.version}' AND source = 'bulk' "
         "ORDER BY voter_id LIMIT 1"
     ).result_rows
     client.close()

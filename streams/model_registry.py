@@ -28,7 +28,6 @@ from streams.scoring import SCORING_GROUP
 
 MODEL = "support"
 HOLDOUT_ROWS = 50_000
-BULK_EVENT_ID = "00000000-0000-0000-0000-000000000000"
 
 
 class ModelOpError(ValueError):
@@ -181,7 +180,7 @@ class ModelRegistry:
         self.store.move_alias(MODEL, "champion", artifact.version, "groundswell", "bootstrap")
         return artifact.version
 
-    def rescore_all(self, version: str, alias: str = "champion") -> RescoreResult:
+    def rescore_all(self, version: str) -> RescoreResult:
         """Every voter on the file, scored inside ClickHouse (linear models are one SQL expression)."""
         data = self.store.artifact(MODEL, version)
         if data is None:
@@ -192,12 +191,12 @@ class ModelRegistry:
             raise ModelOpError(422, f"stored artifact no longer loads: {exc}") from exc
         sql = score_sql(artifact)
         started = time.perf_counter()
+        # Straight into the latest-score table: a bulk score belongs to no canvass event, and writing
+        # it to voter_scores as well (for the view to copy) doubled the rows written.
         self._client.command(
-            f"INSERT INTO {self._db}.voter_scores "
-            "(voter_id, model, version, alias, event_id, score, scored_at, source) "
+            f"INSERT INTO {self._db}.voter_scores_latest (model, version, voter_id, score, scored_at, source) "
             f"WITH {sql.with_clause} "
-            f"SELECT voter_id, '{MODEL}', '{version}', '{alias}', toUUID('{BULK_EVENT_ID}'), {sql.expression}, "
-            f"now64(3), 'bulk' FROM {self._db}.voters FINAL"
+            f"SELECT '{MODEL}', '{version}', voter_id, {sql.expression}, now64(3), 'bulk' FROM {self._db}.voters FINAL"
         )
         seconds = time.perf_counter() - started
         count = self._client.query(f"SELECT count() FROM {self._db}.voters FINAL").result_rows[0][0]

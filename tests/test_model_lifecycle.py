@@ -150,7 +150,7 @@ def test_scores_learning_push_promote_rollback(worker: WorkerProcess) -> None:
     status, moved = request(worker, "POST", "/api/v1/models/aliases/champion",
                             json.dumps({"version": version[:12], "reason": "test"}).encode())  # fmt: skip
     assert status == 200 and moved["version"] == version and moved["rescored"]["voters"] == WORLD.n_voters
-    bulk = worker.sql(f"SELECT count() FROM voter_scores FINAL WHERE version = '{version}' AND source = 'bulk'")
+    bulk = worker.sql(f"SELECT count() FROM voter_scores_latest FINAL WHERE version = '{version}' AND source = 'bulk'")
     assert bulk == [[WORLD.n_voters]]
 
     # Events after the swap are scored by the new champion, each exactly once.
