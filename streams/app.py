@@ -31,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from config.geography import Geography
 from config.settings import CANVASS_TOPIC, CONTROL_TOPIC, DEFAULT_ALERTS, DEFAULT_GEOGRAPHY, Settings
 from models.trends import TrendFlag
+from models.trends.quality import QualityFlag
 from sinks.alerts import (
     AckOutcome,
     AlertConfig,
@@ -312,10 +313,16 @@ def create_app(ctx: WorkerContext) -> faust.App:
             }
             return _json_response(self, body)
 
+    async def route_quality(flags: list[tuple[QualityFlag, str]]) -> None:
+        def submit(client: Client) -> int:
+            return len(dispatcher.submit_quality_flags(AlertStore(client, ctx.warehouse), flags))
+
+        ctx.metrics.alerts_planned.inc(await ctx.read(submit))
+
     trend_agent = TrendAgent(
         ctx.geography, settings.timezone, timedelta(seconds=settings.trends.grace_s),
         lambda fn: ctx.read(lambda client: fn(TrendStore(client, ctx.warehouse))),
-        on_flags=ctx.publish_flags,
+        on_flags=ctx.publish_flags, on_quality=route_quality,
     )  # fmt: skip
     ctx.trends = trend_agent
 

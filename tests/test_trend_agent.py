@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from clickhouse_connect.driver.client import Client
@@ -15,12 +16,12 @@ from config.geography import Geography
 from sinks.clickhouse.client import Warehouse
 from sinks.clickhouse.migrations import migrate
 from sinks.clickhouse.trends import TrendStore
-from streams.trends import TrendAgent
+from streams.trends import TrendAgent, watched_metrics
 
 T = TypeVar("T")
 START = datetime(2026, 9, 1, tzinfo=UTC)
-DAYS = 24
-SHIFT_FROM_DAY = 21  # the last three days: region North's support up 20 points
+DAYS = 10
+SHIFT_FROM_DAY = 7  # the last three days: region North's support up 20 points
 GEO = Geography.from_rows(
     {"precinct_id": f"P{i:02d}", "county": f"C{i // 5}", "region": "North" if i < 20 else "South", "state": "OH"}
     for i in range(40)
@@ -44,6 +45,13 @@ def canvass_rows(seed: int) -> list[list[object]]:
     return rows
 
 
+# The default metrics with a short warm-up (a day's guard, two days of baseline) for a short test;
+# per-source signups and data quality have tests of their own (tests/test_trend_signups.py, _quality.py).
+ONLY_AGGREGATES: dict[str, Any] = {
+    "signup_sources": None,
+    "quality": None,
+    "metrics": [replace(m, spec=replace(m.spec, guard_days=1, min_baseline_days=2)) for m in watched_metrics()],
+}
 COLUMNS = ["event_id", "occurred_at", "received_at", "source_system", "precinct_id", "county", "region", "state",
            "contact_type", "result", "support_level", "kafka_partition", "kafka_offset"]  # fmt: skip
 
@@ -70,7 +78,7 @@ async def test_a_region_wide_shift_is_flagged_once_and_state_survives_a_restart(
     migrate(client, warehouse, "UTC")
     client.insert(f"{warehouse.database}.raw_canvass", canvass_rows(1), column_names=COLUMNS)
     now = START + timedelta(days=DAYS, hours=1)
-    agent = TrendAgent(GEO, "America/New_York", timedelta(minutes=10), runner(client, warehouse))
+    agent = TrendAgent(GEO, "America/New_York", timedelta(minutes=10), runner(client, warehouse), **ONLY_AGGREGATES)
     await run_until_caught_up(agent, now)
     assert agent.windows_evaluated == DAYS * 24 - 9  # every hour from the first with data (09:00), none twice
 
@@ -87,7 +95,7 @@ async def test_a_region_wide_shift_is_flagged_once_and_state_survives_a_restart(
     assert {f["region"] for f in store.flags(frozenset({"South"}), None, None, 1000)} <= {"South"}
 
     # A restarted agent resumes from the saved state and evaluates nothing twice.
-    restarted = TrendAgent(GEO, "America/New_York", timedelta(minutes=10), runner(client, warehouse))
+    restarted = TrendAgent(GEO, "America/New_York", timedelta(minutes=10), runner(client, warehouse), **ONLY_AGGREGATES)
     assert await restarted.tick(now) == [] and restarted.windows_evaluated == 0
     later = await restarted.tick(now + timedelta(hours=2))
     assert restarted.windows_evaluated == 2 and isinstance(later, list)

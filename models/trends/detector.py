@@ -8,7 +8,7 @@ it across restarts as plain JSON-ready data (never pickle).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -88,14 +88,53 @@ class TrendDetector:
             rolled = roll_up(self.hierarchy, level, expectation)
             for direction in self.spec.directions:
                 flags.extend(self._step(level, direction, rolled, (start, end), span))
+        self._add_to_baseline(day, span, data)
+        self.last_window_end = end
+        return self._grouped(flags)
+
+    def learn(self, span: WindowSpan, data: RateCounts | EventCounts) -> None:
+        """Add a past window to the baseline only (no CUSUM, no flags): warms up a detector started late,
+        e.g. for a signup source that has just become big enough to be watched on its own."""
+        end = int(span.end.timestamp())
+        if self.last_window_end is not None and end <= self.last_window_end:
+            return
+        data = self._validated(data)
+        day = span.day.toordinal()
+        if self.baseline.advance(day):
+            self._refresh()
+        self._add_to_baseline(day, span, data)
+        self.last_window_end = end
+
+    def _add_to_baseline(self, day: int, span: WindowSpan, data: RateCounts | EventCounts) -> None:
+        # _validated guarantees the pairing: counts with a count baseline, rates with a rate one.
         if isinstance(self.baseline, CountBaseline):
             assert isinstance(data, EventCounts)
             self.baseline.add(day, span, data)
         else:
             assert isinstance(data, RateCounts)
             self.baseline.add(day, data)
-        self.last_window_end = end
-        return flags
+
+    def _grouped(self, flags: list[TrendFlag]) -> list[TrendFlag]:
+        """One movement, one group: while a region's episode is open, its counties' and precincts'
+        episodes in the same direction join its group (group_id = the region flag's id) and stay in
+        it for the rest of their life, so the alert router can send one alert for the lot."""
+        for direction in self.spec.directions:
+            parents = self.open[("region", direction)]
+            for parent in parents.values():
+                parent.group_id = parent.group_id or parent.flag_id
+            if not parents:
+                continue
+            for level in ("county", "precinct"):
+                regions = self.hierarchy.region_of(level)
+                for unit, episode in self.open[(level, direction)].items():
+                    found = parents.get(int(regions[unit]))
+                    if found is not None and not episode.group_id:
+                        episode.group_id = found.flag_id
+        groups = {ep.flag_id: ep.group_id for episodes in self.open.values() for ep in episodes.values()}
+        return [
+            replace(f, group_id=groups[f.flag_id]) if groups.get(f.flag_id, f.group_id) != f.group_id else f
+            for f in flags
+        ]
 
     def _validated(self, data: RateCounts | EventCounts) -> RateCounts | EventCounts:
         n = self.hierarchy.n_precincts

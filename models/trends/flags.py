@@ -41,6 +41,9 @@ class TrendFlag:
     raised_at: datetime  # end of the window that first crossed the threshold
     window_start: datetime  # the window this record reports
     window_end: datetime
+    # The flag_id of the region flag (same metric and direction) this county or precinct flag is
+    # grouped under: one movement, one alert (sinks/alerts). Empty when not grouped.
+    group_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: datetimes as ISO 8601 strings."""
@@ -62,6 +65,7 @@ class OpenFlag:
     baseline_sd: float
     statistic: float
     threshold: float
+    group_id: str = ""  # set once the region's flag covers this episode; kept for the episode's life
 
     def add(self, observed: float, expected: float, variance: float, volume: float, baseline_sd: float) -> None:
         self.observed += observed
@@ -127,4 +131,5 @@ def make_flag(
         raised_at=when(episode.raised_at),
         window_start=when(window[0]),
         window_end=when(window[1]),
+        group_id=episode.group_id,
     )

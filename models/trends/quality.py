@@ -39,9 +39,12 @@ class CanvasserDays:
     quick_gaps: FloatArray  # of those, gaps under two minutes
     gps_checked: FloatArray  # knocks with a GPS fix and a known address
     gps_exceptions: FloatArray  # of those, fixes more than 100 m from the address
+    team_ids: tuple[str, ...] = ()  # per canvasser (their team that day); empty: unknown
 
     def __post_init__(self) -> None:
         n = len(self.canvasser_ids)
+        if self.team_ids and len(self.team_ids) != n:
+            raise ValueError("team_ids needs one value per canvasser")
         pairs = (
             (self.contacts, self.attempts),
             (self.quick_gaps, self.door_gaps),
@@ -82,6 +85,7 @@ class QualityFlag:
     total: int
     p_value: float
     p_value_limit: float  # the Bonferroni level the p-value beat
+    team_id: str = ""
 
 
 def _log_pmf(k: int, n: int, p: float) -> float:
@@ -130,5 +134,8 @@ def check_canvasser_days(
         if p <= level:
             canvasser = data.canvasser_ids[i]
             flag_id = f"quality|{name}|{canvasser}|{data.day.isoformat()}"
-            flags.append(QualityFlag(flag_id, canvasser, data.day, name, count / total, limit, count, total, p, level))
+            team = data.team_ids[i] if data.team_ids else ""
+            flags.append(
+                QualityFlag(flag_id, canvasser, data.day, name, count / total, limit, count, total, p, level, team)
+            )
     return flags

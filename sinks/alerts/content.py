@@ -133,6 +133,7 @@ def _trend_content(signal: Signal, flag: TrendFlag, event: Event) -> dict[str, A
         summary = f"The episode that began {_when(flag.onset)} has closed (no new alarm since). Last figures: {summary}"
     else:
         title = headline if event == "raised" else f"Now {signal.severity}: {headline}"
+        summary += _members_note(signal)
     return {
         "title": title,
         "summary": summary,
@@ -149,6 +150,16 @@ def _trend_content(signal: Signal, flag: TrendFlag, event: Event) -> dict[str, A
             "raised_at": flag.raised_at.isoformat(),
         },
     }
+
+
+def _members_note(signal: Signal) -> str:
+    """The county and precinct flags this alert speaks for (sinks/alerts/grouping.py)."""
+    if not signal.grouped:
+        return ""
+    counts = {level: sum(m.startswith(f"{level}:") for m in signal.grouped) for level in ("county", "precinct")}
+    parts = [f"{n} {level if n == 1 else ('counties' if level == 'county' else 'precincts')}"
+             for level, n in counts.items() if n]  # fmt: skip
+    return f" Also flagged the same way, without alerts of their own: {' and '.join(parts)} of {signal.region}."
 
 
 def _quality_content(signal: Signal, flag: QualityFlag, event: Event) -> dict[str, Any]:
@@ -200,5 +211,6 @@ def alert_content(signal: Signal, event: Event, dashboard_url: str) -> dict[str,
             "unit_id": signal.unit_id,
             "region": signal.region,
         },
+        **({"group": {"id": signal.group_id, "members": list(signal.grouped)}} if signal.group_id else {}),
         "link": dashboard_link(dashboard_url, signal),
     }

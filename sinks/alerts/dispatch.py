@@ -1,7 +1,8 @@
 """Flags in, alerts stored: what the trend agent calls after each tick.
 
-Reads the routing history of the flags and units at hand, routes, and writes the planned alerts to
-the outbox in one insert. Idempotent: routing the same flags again plans nothing new (alert ids are
+Reads the routing history of the flags (and their groups) and units at hand, folds county and precinct
+flags into their region's group (grouping.py: one movement, one alert), routes, and writes the planned
+alerts to the outbox in one insert. Idempotent: routing the same flags again plans nothing new (alert ids are
 derived from the flag, event, recipient and channel, and the history holds them).
 """
 
@@ -15,6 +16,7 @@ from models.trends.quality import QualityFlag
 from sinks.alerts.alert import Alert
 from sinks.alerts.clock import Clock, utc_now
 from sinks.alerts.config import AlertConfig
+from sinks.alerts.grouping import group_signals
 from sinks.alerts.privacy import Redactor
 from sinks.alerts.router import AlertRouter
 from sinks.alerts.signals import Signal, quality_signal, trend_signal
@@ -42,8 +44,9 @@ class AlertDispatcher:
             return []
         now = now or self._clock()
         since = now - timedelta(minutes=self._config.cooldown_minutes)
-        history = store.history({s.flag_id for s in signals}, {s.unit_id for s in signals}, since)
-        alerts = self._router.route(signals, history, now)
+        flags = {s.flag_id for s in signals} | {s.group_id for s in signals if s.group_id}
+        history = store.history(flags, {s.unit_id for s in signals}, since)
+        alerts = self._router.route(group_signals(signals, history), history, now)
         store.enqueue(alerts)
         return alerts
 

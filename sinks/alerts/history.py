@@ -78,6 +78,10 @@ class RoutingHistory:
         severities = [p.severity for p in self._raised(self._by_flag.get(flag_id, ())) if p.recipient == recipient]
         return max(severities, key=rank, default=None)
 
+    def highest_raised_any(self, flag_id: str) -> Severity | None:
+        """The most severe alert anyone has had about this flag episode."""
+        return max((p.severity for p in self._raised(self._by_flag.get(flag_id, ()))), key=rank, default=None)
+
     def raised_targets(self, flag_id: str) -> list[tuple[str, ChannelKind]]:
         """Who was alerted about this episode, on which channels (for its close notice)."""
         return sorted({(p.recipient, p.channel) for p in self._raised(self._by_flag.get(flag_id, ()))})

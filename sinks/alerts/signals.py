@@ -30,17 +30,29 @@ class Signal:
     region: str
     severity: Severity
     flag: TrendFlag | QualityFlag  # the figures, for the alert's content
+    # The region flag this county or precinct flag is grouped under (its own id for the region flag
+    # itself; empty when ungrouped), and the members an alert about this flag speaks for
+    # ("level:unit"), filled in by sinks/alerts/grouping.py.
+    group_id: str = ""
+    grouped: tuple[str, ...] = ()
+
+    @property
+    def is_group_member(self) -> bool:
+        return bool(self.group_id) and self.group_id != self.flag_id
 
 
 def trend_signal(flag: TrendFlag, rules: SeverityRules, redact: Redactor) -> Signal:
     unit = flag.unit_id if flag.level in GEOGRAPHY_LEVELS else redact(flag.unit_id)
     metric = redact(flag.metric)
-    # Flag ids are "metric|level|unit|direction|onset": only the metric part can hold PII, and a long
-    # numeric precinct code in the unit part must survive (the dashboard looks the flag up by id).
-    if flag.flag_id.startswith(flag.metric + "|") and unit == flag.unit_id:
-        flag_id = metric + flag.flag_id[len(flag.metric) :]
-    else:
-        flag_id = redact(flag.flag_id)
+
+    def clean(identifier: str) -> str:
+        # Flag ids are "metric|level|unit|direction|onset": only the metric part can hold PII, and a long
+        # numeric precinct code in the unit part must survive (the dashboard looks the flag up by id).
+        if identifier.startswith(flag.metric + "|") and unit == flag.unit_id:
+            return metric + identifier[len(flag.metric) :]
+        return redact(identifier)
+
+    flag_id = clean(flag.flag_id)
     return Signal(
         flag_id=flag_id,
         source="trend",
@@ -51,6 +63,7 @@ def trend_signal(flag: TrendFlag, rules: SeverityRules, redact: Redactor) -> Sig
         region=flag.region_id,
         severity=rules.trend_severity(flag.metric, flag.level, flag.z_score, flag.effect),
         flag=flag,
+        group_id=clean(flag.group_id) if flag.group_id else "",
     )
 
 

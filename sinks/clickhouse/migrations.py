@@ -17,6 +17,7 @@ from sinks.alerts.tables import ALERT_TABLES
 from sinks.clickhouse import schema
 from sinks.clickhouse.client import Warehouse
 from sinks.clickhouse.tables import Topology
+from sinks.clickhouse.trends import trend_flag_additions
 
 
 class MigrationDrift(RuntimeError):
@@ -92,6 +93,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "aggregates: projections ordered by window_start",
         lambda topo, timezone: [s for p in schema.WINDOW_PROJECTIONS for s in p.render(topo)],
     ),
+    Migration(9, "trends: flag groups and canvasser teams on trend_flags", trend_flag_additions),
 )
 
 
