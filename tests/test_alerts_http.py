@@ -23,6 +23,7 @@ import pytest
 from config.settings import CANVASS_TOPIC
 from streams.broker import EmbeddedBroker
 from streams.simulation.world import build_world
+from tests.browser import chromium, open_dashboard
 from tests.harness import TOKEN, WorkerProcess, free_port, produce, wait_for
 
 WORLD = build_world(3, precincts=20, counties=4, regions=2, voters_per_precinct=20)
@@ -128,3 +129,26 @@ def test_regional_staff_see_and_ack_only_their_regions_alerts(worker: WorkerProc
     status, stored = call(worker, "GET", f"/api/v1/alerts?flag_id={quote(ours['flag_id'])}&limit=1000", regional)
     acked = next(a for a in stored["alerts"] if a["alert_id"] == ours["alert_id"])
     assert acked["acked_by"] == "rita" and acked["acked_at"]
+
+    # The same, as regional staff see it in the dashboard: their region's alerts only, and the
+    # Acknowledge button stores an ack under their token's name.
+    status, created = call(worker, "POST", "/api/v1/tokens", TOKEN, {"name": "sam", "role": "regional",
+                                                                       "regions": [REGION_A]})  # fmt: skip
+    errors: list[str] = []
+    with chromium() as browser:
+        page = open_dashboard(browser, worker.port, created["token"], errors)
+        page.wait_for_selector("#alerts li.alert", timeout=15_000)
+        regions = page.eval_on_selector_all("#alerts li.alert", "els => els.map(e => e.dataset.region)")
+        assert regions and set(regions) == {REGION_A}
+        button = page.wait_for_selector("#alerts li.alert[data-acked=false] button.ack")
+        assert button is not None
+        pressed = str(button.get_attribute("data-ack")).split()
+        button.click()
+        page.wait_for_function(
+            "ids => ids.every(id => !document.querySelector(`#alerts button.ack[data-ack~='${id}']`))", arg=pressed
+        )
+    status, listed = call(worker, "GET", "/api/v1/alerts?limit=1000", TOKEN)
+    by_id = {a["alert_id"]: a for a in listed["alerts"]}
+    assert pressed and all(by_id[i]["acked_by"] == "sam" for i in pressed)
+    assert all(a["acked_by"] is None for a in listed["alerts"] if a["region"] == REGION_B)
+    assert not errors

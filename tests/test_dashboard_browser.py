@@ -21,15 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import playwright.sync_api as playwright_api
 import pytest
 
 from streams.broker import EmbeddedBroker
+from tests.browser import chromium
+from tests.browser import open_dashboard as open_dashboard_at
 from tests.harness import TOKEN, WorkerProcess, free_port, produce, wait_for
-
-CHROMIUM = Path(os.environ.get("GROUNDSWELL_CHROMIUM", "/usr/bin/chromium"))
-if not CHROMIUM.exists():  # `make test` installs it; a silent skip would hide the whole browser suite
-    raise RuntimeError(f"no chromium at {CHROMIUM}: `make chromium` (apt-get install -y chromium) installs it")
 
 # (precinct, county, region, goal_ids): two regions of two counties; P12 has no goal.
 PRECINCTS = [
@@ -158,23 +155,15 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 ERRORS: list[str] = []  # uncaught errors in any page
 
 
 def open_dashboard(browser: Any, system: System, token: str) -> Any:
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.on("pageerror", lambda exc: ERRORS.append(str(exc)))
-    page.goto(f"http://127.0.0.1:{system.worker.port}/dashboard")
-    page.fill("#token-input", token)  # signing in as a user does: paste the token
-    page.click("#login-form button")
-    page.wait_for_function("window.__dashboardReady !== undefined", timeout=15_000)
-    return page
+    return open_dashboard_at(browser, system.worker.port, token, ERRORS)  # signing in as a user does
 
 
 def wait_for_view(page: Any, title: str) -> None:
