@@ -580,8 +580,11 @@ def create_app(ctx: WorkerContext) -> faust.App:
 
     @app.page("/metrics")
     async def prometheus_metrics(view: View, request: Request) -> Response:
-        if not settings.metrics_public and authorized(request) is None:
-            return _error(view, 401, "a bearer token is required (or set GROUNDSWELL_METRICS_PUBLIC=true)")
+        if not settings.metrics_public:
+            if authorized(request) is None:
+                return _error(view, 401, "a bearer token is required (or set GROUNDSWELL_METRICS_PUBLIC=true)")
+            # Pipeline metrics span every region (e.g. the models' per-region figures): not for regional staff.
+            access.require(request, MODEL_READERS, "read pipeline metrics")
         return view.bytes(generate_latest(ctx.metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/api/v1/metrics")

@@ -147,6 +147,7 @@ def test_every_protected_endpoint_refuses_clearly_and_requests_are_timed(worker:
         ("POST", "/api/v1/alerts/no-such-alert/ack", None, "nobody", 401, "missing or invalid bearer token"),
         ("GET", "/api/v1/trends", None, "expired-or-made-up", 401, "missing or invalid bearer token"),
         ("GET", "/api/v1/config", None, "statistician", 403, "role 'statistician' may not read the configuration"),
+        ("GET", "/metrics", None, "regional", 403, "role 'regional' may not read pipeline metrics"),
     )
     for method, path, body, who, expected, words in refusals:
         status, answer = call(worker, method, path, secrets.get(who, "gs_made_up"), body)
