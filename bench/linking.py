@@ -9,10 +9,13 @@ people with the default noise mix and known truth. The model is trained on the p
 
 Reported: the share linked, precision (linked to the right voter / linked), recall (linked to the
 right voter / people who are on the file), the share left for review (ambiguous), and for review
-the share whose true voter is among the candidates shown; links/s (the whole `Matcher.link` call,
-per micro-batch, one core; also per CPU-second, steadier on a shared machine); index build time,
-its size in arrays and the process's RSS growth while building it (meaningful for the first seed
-only: later builds reuse memory the earlier ones freed).
+the share whose true voter is among the candidates shown; a bound on recall: the share of on-file
+people the file can find at all (their email or phone is on file for their voter, or they gave a
+family name with a zip, address or birth year), and the group `email_only` (no family name, address or
+phone: only their email can find them, so their bound is how many of those emails the file holds);
+links/s (the whole `Matcher.link` call, per micro-batch, one core; also per CPU-second, steadier
+on a shared machine); index build time, its size in arrays and the process's RSS growth while
+building it (meaningful for the first seed only: later builds reuse memory the earlier ones freed).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 from models.linking import LinkResult, Matcher, Method, PersonRecord, Status, VoterColumns, VoterIndex, train
 from models.linking.matcher import MatchConfig
 from streams.pii import PiiHasher
-from streams.simulation.identities import IdentitySimulator, NamePool, SimPerson
+from streams.simulation.identities import IdentitySimulator, SimPerson
 from streams.simulation.world import build_world
 
 _SECRET = b"bench-linking-secret"
@@ -62,10 +65,12 @@ class Accuracy:
     correct: int = 0
     ambiguous: int = 0
     ambiguous_with_truth: int = 0
+    reachable: int = 0  # on-file people the file can find at all (see `reachable`)
 
-    def add(self, person: SimPerson, result: LinkResult) -> None:
+    def add(self, person: SimPerson, result: LinkResult, reachable: bool) -> None:
         self.people += 1
         self.on_file += person.true_voter_id is not None
+        self.reachable += reachable
         if result.status is Status.MATCHED:
             self.matched += 1
             self.correct += result.voter_id == person.true_voter_id
@@ -80,6 +85,10 @@ class Accuracy:
     @property
     def recall(self) -> float:
         return self.correct / self.on_file if self.on_file else float("nan")
+
+    @property
+    def bound(self) -> float:
+        return self.reachable / self.on_file if self.on_file else float("nan")
 
     @property
     def review_share(self) -> float:
@@ -108,6 +117,31 @@ class SeedRun:
 SWEEP = (0.5, 0.8, 0.9, 0.95, 0.99)
 
 
+@dataclass(frozen=True)
+class FileContacts:
+    """The voter file's email and phone hashes by voter id, to tell which people it can find."""
+
+    email: dict[str, str]
+    phone: dict[str, str]
+
+    def reachable(self, person: SimPerson, record: PersonRecord) -> bool:
+        """On file, and either a contact the file holds for their voter or a family name with something
+        to place it (zip, address or birth year): without either, nothing in the file points to them."""
+        voter = person.true_voter_id
+        if voter is None:
+            return False
+        contact = (record.email_hash is not None and self.email.get(voter) == record.email_hash) or (
+            record.phone_hash is not None and self.phone.get(voter) == record.phone_hash
+        )
+        placed = record.zip5 or record.address_line1 or record.birth_year is not None
+        return contact or (bool(record.family_name) and bool(placed))
+
+
+def email_only(record: PersonRecord) -> bool:
+    """Only an email and a given name (perhaps a zip) to go on."""
+    return not (record.family_name or record.address_line1 or record.phone_hash) and record.email_hash is not None
+
+
 def threshold_sweep(people: Sequence[SimPerson], results: Sequence[LinkResult]) -> dict[float, tuple[float, float]]:
     """Signup precision and recall had the match threshold been t (rules link whatever t is)."""
     pairs = [(p, r) for p, r in zip(people, results, strict=True) if p.record_id.startswith("S")]
@@ -128,13 +162,11 @@ def threshold_sweep(people: Sequence[SimPerson], results: Sequence[LinkResult]) 
     return sweep
 
 
-def run_seed(
-    seed: int, voters: int, signups: int, email_people: int, batch: int, config: MatchConfig, names: NamePool
-) -> SeedRun:
+def run_seed(seed: int, voters: int, signups: int, email_people: int, batch: int, config: MatchConfig) -> SeedRun:
     precincts = max(1, min(9999, round(voters / VOTERS_PER_PRECINCT)))
     world = build_world(seed, precincts=precincts, counties=max(1, min(88, precincts // 12)), regions=4,
                         voters_per_precinct=round(voters / precincts))  # fmt: skip
-    simulator = IdentitySimulator(world, names=names)
+    simulator = IdentitySimulator(world)
     hasher = PiiHasher(_SECRET, cache_size=0)
     file = simulator.voter_file
     columns = VoterColumns(
@@ -148,6 +180,10 @@ def run_seed(
     build_s = time.perf_counter() - started
     gc.collect()
     rss_growth = rss_mib() - before
+    contacts = FileContacts(
+        {v: e for v, e in zip(columns.voter_id, columns.email_hash, strict=True) if e},
+        {v: p for v, p in zip(columns.voter_id, columns.phone_hash, strict=True) if p},
+    )
     del columns
     people = simulator.signups(signups, seed) + simulator.email_people(email_people, seed)
     records = hashed_records(people, hasher)
@@ -168,11 +204,12 @@ def run_seed(
     by_noise: defaultdict[str, Accuracy] = defaultdict(Accuracy)
     by_method: Counter[str] = Counter()
     wrong: Counter[str] = Counter()
-    for person, result in zip(people, results, strict=True):
-        overall.add(person, result)
-        by_source["signup" if person.record_id.startswith("S") else "email list"].add(person, result)
-        for tag in person.noise:
-            by_noise[tag].add(person, result)
+    for person, record, result in zip(people, records, results, strict=True):
+        reachable = contacts.reachable(person, record)
+        overall.add(person, result, reachable)
+        by_source["signup" if person.record_id.startswith("S") else "email list"].add(person, result, reachable)
+        for tag in (*person.noise, *(["email_only"] if email_only(record) else [])):
+            by_noise[tag].add(person, result, reachable)
         if result.status is Status.MATCHED:
             by_method[result.method.value] += 1
             wrong[result.method.value] += result.voter_id != person.true_voter_id
@@ -194,14 +231,14 @@ def print_run(run: SeedRun) -> None:
         f"(match rate {run.match_rate:.3f}); {run.links_per_s:,.0f} links/s, "
         f"{run.links_per_cpu_s:,.0f} per CPU-second"
     )
-    header = ("group", "people", "on file", "linked", "precision", "recall", "review", "rev∋true")
+    header = ("group", "people", "on file", "linked", "precision", "recall", "bound", "review", "rev∋true")
     print(f"  {header[0]:24s} " + " ".join(f"{h:>9s}" for h in header[1:]))
     rows = [("all", run.overall), *sorted(run.by_source.items()), *sorted(run.by_noise.items())]
     for name, acc in rows:
         with_truth = acc.ambiguous_with_truth / acc.ambiguous if acc.ambiguous else float("nan")
         print(
             f"  {name:24s} {acc.people:9d} {acc.on_file:9d} {_pct(acc.matched / acc.people):>9s} "
-            f"{_pct(acc.precision):>9s} {_pct(acc.recall):>9s} "
+            f"{_pct(acc.precision):>9s} {_pct(acc.recall):>9s} {_pct(acc.bound):>9s} "
             f"{_pct(acc.review_share):>9s} {_pct(with_truth):>9s}"
         )
     methods = ", ".join(f"{m} {n} ({run.wrong_by_method[m]} wrong)" for m, n in run.by_method.most_common())
@@ -216,13 +253,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103])
     parser.add_argument("--signups", type=int, default=20_000)
     parser.add_argument("--email-people", type=int, default=10_000)
-    parser.add_argument(
-        "--names",
-        type=NamePool,
-        choices=list(NamePool),
-        default=NamePool.WORLD,
-        help="voter-file names: the world's 32 x 32, or the diverse pool (realistic frequencies)",
-    )
     parser.add_argument("--batch", type=int, default=1_000, help="people per micro-batch")
     parser.add_argument("--match-threshold", type=float, default=MatchConfig.match_threshold)
     parser.add_argument("--review-threshold", type=float, default=MatchConfig.review_threshold)
@@ -230,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = MatchConfig(match_threshold=args.match_threshold, review_threshold=args.review_threshold)
     runs = []
     for seed in args.seeds:
-        run = run_seed(seed, args.voters, args.signups, args.email_people, args.batch, config, args.names)
+        run = run_seed(seed, args.voters, args.signups, args.email_people, args.batch, config)
         print_run(run)
         runs.append(run)
     if len(runs) > 1:
@@ -242,6 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "signup precision": lambda r: r.by_source["signup"].precision,
             "signup recall": lambda r: r.by_source["signup"].recall,
             "signup review": lambda r: r.by_source["signup"].review_share,
+            "signup bound": lambda r: r.by_source["signup"].bound,
+            "email precision": lambda r: r.by_source["email list"].precision,
+            "email recall": lambda r: r.by_source["email list"].recall,
+            "email bound": lambda r: r.by_source["email list"].bound,
             "links/s": lambda r: r.links_per_s,
             "links/CPU-s": lambda r: r.links_per_cpu_s,
             "index build s": lambda r: r.build_s,

@@ -1,4 +1,5 @@
-"""Prometheus metrics for the pipeline. Labels are topics, partitions, reasons and tables: never PII."""
+"""Prometheus metrics for the pipeline. Labels are topics, partitions, reasons, tables and linking's
+record kinds, statuses and methods (fixed sets): never PII."""
 
 from __future__ import annotations
 
@@ -74,3 +75,16 @@ class PipelineMetrics:
             "groundswell_http_request_seconds", "HTTP request latency by route pattern, method and status class",
             ["route", "method", "status"], buckets=HTTP_BUCKETS, registry=r,
         )  # fmt: skip
+        # Linking (streams/linking.py): labels are the record kind (signup | email), the status
+        # (matched | ambiguous | unmatched) and the method (email, phone, ..., review, supplied, none).
+        self.linked_records = Counter(
+            "groundswell_linked_records_total", "Person-record decisions written by the linking agent",
+            ["kind", "status", "method"], registry=r,
+        )  # fmt: skip
+        self.linking_batch_seconds = Histogram(
+            "groundswell_linking_batch_seconds", "One linking tick that read events or applied reviews",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.link_review_queue = Gauge(
+            "groundswell_link_review_queue", "Ambiguous links awaiting a reviewer's decision", registry=r
+        )

@@ -425,7 +425,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
             log.exception("scoring tick failed; the next tick retries")
 
     linking_agent = LinkingAgent(lambda fn: ctx.read(lambda client: fn(LinkStore(client, ctx.warehouse))),
-                                 settings.linking)  # fmt: skip
+                                 settings.linking, metrics=ctx.metrics)  # fmt: skip
 
     @app.timer(settings.linking.interval_s)  # type: ignore[untyped-decorator]
     async def linking_timer() -> None:

@@ -7,8 +7,8 @@ decided in this *generation* (the voter-file load and model in use) with models/
 event loop, and writes, in this order:
 
 1. `linked_events`: the batch's events whose person is linked, placed in the voter's precinct, and
-   every event of a person whose link changed (undone ones with linked = 0). Keyed by event and
-   versioned, so writing them twice changes nothing read with FINAL;
+   every event of a person whose earlier link changed (undone ones with linked = 0). Keyed by event
+   and versioned, so writing them twice changes nothing read with FINAL;
 2. `link_history` (changes only, with a token naming the changes) and `links` (the current rows);
 3. the checkpoint.
 A crash anywhere replays the batch: records already decided in this generation keep their links,
@@ -20,6 +20,10 @@ reload); else a voter_id the email sender supplied, when that voter is on the fi
 matcher, with the pairs reviewers rejected left out. A new voter-file load (or a newly trained
 model) starts a new generation: the index is rebuilt and every record is linked again from the
 start of the streams, so links follow the new file and counts move to where it puts people.
+
+Speed: a batch stays columnar from the read (one query per stream, the records' current links
+joined in) to the Arrow inserts; Python touches each record once, to decide it. The voter file's
+places are arrays by row, looked up by `searchsorted` (bench/linking_stream.py, docs/linking.md).
 """
 
 from __future__ import annotations
@@ -27,33 +31,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Protocol, TypeVar
 
+import numpy as np
+import pyarrow as pa
+
 from config.settings import LinkingSettings
-from models.linking import LinkageModel, LinkResult, MatchConfig, Matcher, PersonRecord, TrainingConfig, VoterIndex
+from models.linking import LinkageModel, LinkResult, MatchConfig, Matcher, TrainingConfig, VoterIndex
 from models.linking import train as train_model
 from sinks.clickhouse.links import (
     EMAIL,
+    PLACE_FIELDS,
     SIGNUP,
-    Geo,
+    EventBatch,
     Link,
-    LinkedEvent,
     LinkStore,
-    PersonEvent,
+    PriorLink,
     Review,
-    record_ids,
+    VoterPlaces,
 )
 from sinks.clickhouse.scoring import EPOCH, Position
+from sinks.metrics import PipelineMetrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LINKING_GROUP = "groundswell-linking"
-# Bounded caches of current links and voter geography (a 1M-person list would hold ~300 MB).
-CACHE_ENTRIES = 200_000
 MAX_BATCHES_PER_RUN = 20
 
 
@@ -96,17 +103,16 @@ def decide(
     supplied: str,
     decisions: Decisions | None,
     on_file: Callable[[str], bool],
-    previous: Link | None,
+    shown_before: tuple[tuple[str, float, float], ...],
     generation: str,
     version: int,
     now: datetime,
 ) -> Link:
-    """One record's link, by precedence: reviewer's accept, sender's voter_id, the matcher."""
+    """One record's link, by precedence: reviewer's accept (showing the candidates of the matcher's
+    result, else `shown_before`), sender's voter_id, the matcher."""
     if decisions is not None and decisions.accepted is not None:
         candidates = result.candidates if result else ()
-        shown = tuple((c.voter_id, c.probability, c.match_weight) for c in candidates) or (
-            previous.candidates if previous else ()
-        )
+        shown = tuple((c.voter_id, c.probability, c.match_weight) for c in candidates) or shown_before
         return Link(kind, record_id, decisions.accepted, "matched", "review", 1.0, None, shown, "reviewer",
                     decisions.reviewer, generation, version, now)  # fmt: skip
     rejected = decisions.rejected if decisions else set()
@@ -117,28 +123,37 @@ def decide(
         return Link(kind, record_id, "", "unmatched", "none", 0.0, None, (), "model", "", generation, version, now)
     return Link(
         kind, record_id, result.voter_id or "", result.status.value, result.method.value, result.probability,
-        result.match_weight, tuple((c.voter_id, c.probability, c.match_weight) for c in result.candidates),
+        result.match_weight, tuple([(c.voter_id, c.probability, c.match_weight) for c in result.candidates]),
         "model", "", generation, version, now,
     )  # fmt: skip
 
 
-def linked_event_rows(
-    events: Iterable[PersonEvent], links: dict[str, Link], geography: dict[str, Geo], undo: set[str], version: int
-) -> list[LinkedEvent]:
-    """Rows for the events whose person is linked (in the voter's precinct), and linked = 0 rows for
-    the events of records in `undo` (their link was undone). One row per event."""
-    rows: dict[object, LinkedEvent] = {}
-    for event in events:
-        link = links.get(event.record_id)
-        geo = geography.get(link.voter_id) if link is not None and link.matched else None
-        if geo is not None and link is not None:
-            rows[event.event_id] = LinkedEvent(event, link.voter_id, geo, version)
-        elif event.record_id in undo:
-            rows[event.event_id] = LinkedEvent(event, "", None, version)
-    return list(rows.values())
+def linked_events_table(
+    batch: EventBatch, voter_of: dict[str, str], places: VoterPlaces, undo: set[str], version: int
+) -> pa.Table:
+    """`linked_events` rows for the batch's events whose person is linked to a voter on the file (in the
+    voter's place), and linked = 0 rows for the events of records in `undo` (their link was undone)."""
+    records = batch.column("record_id")
+    voters = [voter_of.get(r, "") for r in records]
+    rows = places.rows(voters)
+    linked = rows >= 0
+    undone = np.fromiter((r in undo for r in records), bool, len(records)) if undo else np.zeros(len(records), bool)
+    keep = np.flatnonzero(linked | undone)
+    place = np.full(len(records), places.blank, dtype=np.int64)
+    place[linked] = places.place_of_row[rows[linked]]
+    events = batch.table.select(["event_id", "source", "record_id", "kind", "mailing_id", "amount_cents",
+                                 "occurred_at", "raw_precinct_id"]).take(keep)  # fmt: skip
+    located = places.places.take(place[keep])
+    kept_linked = linked[keep]
+    voter_ids = [voters[i] if on else "" for i, on in zip(keep.tolist(), kept_linked.tolist(), strict=True)]
+    events = events.append_column("voter_id", pa.array(voter_ids, pa.string()))
+    for name in PLACE_FIELDS:
+        events = events.append_column(name, located.column(name))
+    events = events.append_column("linked", pa.array(kept_linked.astype(np.uint8)))
+    return events.append_column("version", pa.array(np.full(len(keep), version, dtype=np.uint64)))
 
 
-def _events_of(kind: str, ids: set[str], store: LinkStore) -> list[PersonEvent]:
+def _events_of(kind: str, ids: set[str], store: LinkStore) -> EventBatch:
     return store.signup_events(ids) if kind == SIGNUP else store.email_events(ids)
 
 
@@ -152,6 +167,18 @@ class LinkOutcome:
     reviews: int = 0  # reviewer decisions applied
 
 
+@dataclass(frozen=True)
+class Plan:
+    """One batch's decisions, not yet written: linked-event rows, links (with their history)."""
+
+    kind: str
+    events: pa.Table | None = None
+    links: list[Link] = field(default_factory=list)
+    history: list[tuple[Link, PriorLink | None]] = field(default_factory=list)
+    decided: int = 0  # records (re)decided
+    changed: int = 0  # of which the decision changed
+
+
 class LinkingAgent:
     def __init__(
         self,
@@ -159,13 +186,16 @@ class LinkingAgent:
         settings: LinkingSettings,
         group: str = LINKING_GROUP,
         clock_ns: Callable[[], int] = time.time_ns,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         self._run = run
         self._settings = settings
         self._group = group
         self._clock_ns = clock_ns
+        self._metrics = metrics
         self._load_id: str | None = None
         self._index: VoterIndex | None = None
+        self._places: VoterPlaces | None = None
         self._matcher: Matcher | None = None
         self.generation: str | None = None
         self._positions: dict[str, Position] = {}
@@ -173,12 +203,16 @@ class LinkingAgent:
         self._seen_reviews: set[str] = set()
         self._review_mark = EPOCH
         self._decisions: dict[tuple[str, str], Decisions] = {}
-        self._links: dict[tuple[str, str], Link] = {}
-        self._geo: dict[str, Geo] = {}
+        self._ambiguous: int | None = None  # links awaiting review: counted once, then kept by the changes
 
     @property
     def batch_rows(self) -> int:
         return self._settings.batch_rows
+
+    @property
+    def matcher(self) -> Matcher | None:
+        """The matcher of the current generation (None until a model is trained or loaded)."""
+        return self._matcher
 
     async def run_ticks(self, max_batches: int = MAX_BATCHES_PER_RUN) -> LinkOutcome | None:
         """What a timer calls: ticks until caught up (at most `max_batches`); a failure is logged and
@@ -194,6 +228,13 @@ class LinkingAgent:
         return outcome
 
     async def tick(self) -> LinkOutcome:
+        started = time.perf_counter()
+        outcome = await self._tick()
+        if self._metrics is not None and (outcome.signups or outcome.email_events or outcome.reviews):
+            self._metrics.linking_batch_seconds.observe(time.perf_counter() - started)
+        return outcome
+
+    async def _tick(self) -> LinkOutcome:
         load_id = await self._run(lambda store: store.current_load())
         if load_id is None:
             return LinkOutcome("no voter file")
@@ -201,14 +242,32 @@ class LinkingAgent:
             await self._open(load_id)
         if self._matcher is None and not await self._train():
             return LinkOutcome("waiting for people to train on")
+        if self._ambiguous is None and self._metrics is not None:
+            self._ambiguous = await self._run(lambda store: store.ambiguous_count())
+            self._metrics.link_review_queue.set(self._ambiguous)
         reviews, decided, changed = await self._apply_reviews()
+        # Two streams, overlapped: the email batch is read while the signups are matched, and the
+        # signups' rows are written while the emails are matched (each on its own thread; records of
+        # the two kinds never share a link). The checkpoint waits for every write.
         signups = await self._read(SIGNUP)
-        d, c = await self._link(SIGNUP, signups, complete=False)
-        decided, changed = decided + d, changed + c
-        emails = await self._read(EMAIL)
-        d, c = await self._link(EMAIL, emails, complete=False)
-        decided, changed = decided + d, changed + c
-        if signups or emails:
+        reading = asyncio.ensure_future(self._read(EMAIL))
+        writing: asyncio.Future[None] | None = None
+        try:
+            signup_plan = await self._decide(SIGNUP, signups, complete=False)
+            writing = asyncio.ensure_future(self._write(signup_plan))
+            emails = await reading
+            email_plan = await self._decide(EMAIL, emails, complete=False)
+            await writing
+            await self._write(email_plan)
+        finally:  # after a failure: nothing is left running unobserved (the tick is replayed)
+            for pending in (reading, writing):
+                if pending is not None and not pending.done():
+                    pending.cancel()
+                elif pending is not None and not pending.cancelled():
+                    pending.exception()
+        decided += signup_plan.decided + email_plan.decided
+        changed += signup_plan.changed + email_plan.changed
+        if len(signups) or len(emails):
             self._advance(signups)
             self._advance(emails)
             await self._checkpoint()
@@ -218,11 +277,9 @@ class LinkingAgent:
 
     async def _open(self, load_id: str) -> None:
         """Build the index of this load's voter file and take its model, if one was trained."""
-        self._index = self._matcher = None  # free the old index before building the next
+        self._index = self._matcher = self._places = None  # free the old index before building the next
         self._load_id, self.generation = load_id, None
-        self._links.clear()
-        self._geo.clear()
-        voters = await self._run(lambda store: store.voter_columns())
+        voters, self._places = await self._run(lambda store: store.voter_file())
         started = time.perf_counter()
         self._index = await asyncio.to_thread(VoterIndex.build, voters)
         log.info("linking: indexed %d voters of load %s in %.1f s", len(voters), load_id[:12],
@@ -264,16 +321,15 @@ class LinkingAgent:
         prefix = source + "/"
         return {int(k[len(prefix) :]): p for k, p in self._positions.items() if k.startswith(prefix)}
 
-    async def _read(self, source: str) -> list[PersonEvent]:
+    async def _read(self, source: str) -> EventBatch:
         positions, limit = self._partition_positions(source), self._settings.batch_rows
         if source == SIGNUP:
             return await self._run(lambda store: store.read_signups(positions, limit))
         return await self._run(lambda store: store.read_emails(positions, limit))
 
-    def _advance(self, events: Sequence[PersonEvent]) -> None:
-        """Events come in (partition, offset) order: each partition's last is its new position."""
-        for e in events:
-            self._positions[f"{e.source}/{e.kafka_partition}"] = Position(e.kafka_offset, e.ingested_at)
+    def _advance(self, batch: EventBatch) -> None:
+        for partition, position in batch.last_positions().items():
+            self._positions[f"{batch.source}/{partition}"] = position
 
     async def _checkpoint(self) -> None:
         group, generation, positions = self._group, self.generation, dict(self._positions)
@@ -307,45 +363,54 @@ class LinkingAgent:
     # --- linking -----------------------------------------------------------------------------
 
     async def _link(
-        self, kind: str, events: list[PersonEvent], complete: bool, force: set[str] | None = None
+        self, kind: str, batch: EventBatch, complete: bool, force: set[str] | None = None
     ) -> tuple[int, int]:
-        """Decide the events' records that need it; write linked events, history and links.
+        """Decide the batch's records that need it; write linked events, history and links."""
+        plan = await self._decide(kind, batch, complete, force)
+        await self._write(plan)
+        return plan.decided, plan.changed
 
-        `complete`: `events` hold every event of their records (else a changed email person's
-        other events are fetched). `force`: records to decide again even if decided in this generation.
+    async def _decide(self, kind: str, batch: EventBatch, complete: bool, force: set[str] | None = None) -> Plan:
+        """Decide the batch's records that need it, and the rows that record the decisions.
+
+        `complete`: `batch` holds every event of its records (else the other events of an email
+        person whose earlier link changed are fetched). `force`: records to decide again even if
+        decided in this generation.
         """
-        if not events:
-            return 0, 0
-        assert self._matcher is not None and self.generation is not None
-        ids = record_ids(events)
-        current = await self._current(kind, ids)
-        supplied: dict[str, str] = {}
-        people: dict[str, PersonRecord] = {}
-        for e in events:
-            if e.supplied_voter_id:
-                supplied[e.record_id] = e.supplied_voter_id  # the latest the sender gave
-            people[e.record_id] = e.person or PersonRecord(e.record_id, email_hash=e.record_id)
+        if not len(batch):
+            return Plan(kind)
+        assert self._matcher is not None and self._places is not None and self.generation is not None
+        current = batch.prior_links()
+        supplied = batch.supplied()
         on_file = self._on_file(supplied.values())
-        need = [r for r in ids if (force and r in force) or self._stale(current.get(r), supplied.get(r), on_file)]
+        generation, decisions = self.generation, self._decisions
+        need = [
+            r for r in batch.record_ids()
+            if (prior := current.get(r)) is None or prior.generation != generation or (force and r in force)
+            or (r in supplied and self._sender_overrides(prior, supplied[r], on_file))
+        ]  # fmt: skip
         version = self._clock_ns()
         now = datetime.fromtimestamp(version / 1e9, UTC)
         decided: dict[str, Link] = {}
         if need:
-            model_ids = [r for r in need if self._decisions_of(kind, r).accepted is None]
-            rejected = {r: d.rejected for r in model_ids if (d := self._decisions.get((kind, r))) and d.rejected}
+            model_ids = [r for r in need if (d := decisions.get((kind, r))) is None or d.accepted is None]
+            rejected = {r: d.rejected for r in model_ids if (d := decisions.get((kind, r))) and d.rejected}
+            people = batch.people(model_ids)
             records = [people[r] for r in model_ids]
             results = await asyncio.to_thread(self._matcher.link, records, rejected)
             by_id = dict(zip(model_ids, results, strict=True))
+            accepted = [r for r in need if r not in by_id and r in current]
+            shown = await self._run(lambda store: store.candidates_shown(kind, accepted)) if accepted else {}
             for r in need:
-                decided[r] = decide(kind, r, by_id.get(r), supplied.get(r, ""), self._decisions.get((kind, r)),
-                                    on_file.__contains__, current.get(r), self.generation, version, now)  # fmt: skip
+                decided[r] = decide(kind, r, by_id.get(r), supplied.get(r, ""), decisions.get((kind, r)),
+                                    on_file.__contains__, shown.get(r, ()), generation, version, now)  # fmt: skip
         writes: list[Link] = []
-        history: list[tuple[Link, Link | None]] = []
+        history: list[tuple[Link, PriorLink | None]] = []
         changed: set[str] = set()
         undo: set[str] = set()
         for r, new in decided.items():
             old = current.get(r)
-            if old is not None and old.same_decision(new):
+            if old is not None and new.same_decision(old):
                 if old.generation != new.generation:
                     writes.append(new)  # same decision, now made in this generation
                 continue
@@ -354,52 +419,56 @@ class LinkingAgent:
             changed.add(r)
             if old is not None and old.matched and not new.matched:
                 undo.add(r)
-        final = {**current, **{link.record_id: link for link in writes}}
-        affected = list(events)
-        if kind == EMAIL and changed and not complete:
-            more = sorted(changed)
-            affected += await self._run(lambda store: store.email_events(more))
-        voters = {final[e.record_id].voter_id for e in affected if e.record_id in final and final[e.record_id].matched}
-        geography = await self._geography(voters)
-        rows = linked_event_rows(affected, final, geography, undo, version)
-        await self._run(lambda store: store.write_linked_events(rows))
-        await self._run(lambda store: store.write_links(writes, history))
-        if len(self._links) > CACHE_ENTRIES:
-            self._links.clear()
-        for link in writes:
-            self._links[(kind, link.record_id)] = link
-        return len(decided), len(changed)
+        voter_of = {r: prior.voter_id for r, prior in current.items() if prior.matched}
+        for written in writes:
+            if written.matched:
+                voter_of[written.record_id] = written.voter_id
+            else:
+                voter_of.pop(written.record_id, None)
+        places = self._places
+        rows = linked_events_table(batch, voter_of, places, undo, version)
+        # An email person linked before has events in earlier batches, counted where the old link put
+        # them: they move too. One decided for the first time has none (each earlier event was read in
+        # an earlier batch, which decided the person), so most batches read nothing more.
+        moved = sorted(r for r in changed if r in current) if kind == EMAIL and not complete else []
+        if moved:
+            earlier = await self._run(lambda store: store.email_events(moved))
+            moved_set = set(moved)
+            others = pa.array([r not in moved_set for r in batch.column("record_id")])
+            rest = EventBatch(batch.source, batch.table.filter(others))
+            rows = pa.concat_tables([linked_events_table(rest, voter_of, places, undo, version),
+                                     linked_events_table(earlier, voter_of, places, undo, version)])  # fmt: skip
+        return Plan(kind, rows, writes, history, len(decided), len(changed))
 
-    def _decisions_of(self, kind: str, record_id: str) -> Decisions:
-        return self._decisions.get((kind, record_id)) or Decisions()
+    async def _write(self, plan: Plan) -> None:
+        """Linked events, then history and links (the order the module docstring gives)."""
+        if plan.events is not None:
+            events = plan.events
+            await self._run(lambda store: store.write_linked_events(events))
+        if plan.links:
+            await self._run(lambda store: store.write_links(plan.links, plan.history))
+        self._count(plan)
 
-    def _stale(self, link: Link | None, supplied: str | None, on_file: set[str]) -> bool:
-        if link is None or link.generation != self.generation:
-            return True
-        # A sender's voter_id that differs from the model's link wins (a reviewer's does not yield).
-        return bool(supplied) and supplied in on_file and link.decided_by == "model" and link.voter_id != supplied
+    def _count(self, plan: Plan) -> None:
+        """Metrics: decisions written, by kind, status and method; the review queue, by the changes."""
+        if self._metrics is None:
+            return
+        for (status, method), n in Counter((link.status, link.method) for link in plan.links).items():
+            self._metrics.linked_records.labels(plan.kind, status, method).inc(n)
+        if self._ambiguous is not None:
+            self._ambiguous += sum(
+                (new.status == "ambiguous") - (old is not None and old.status == "ambiguous")
+                for new, old in plan.history
+            )
+            self._metrics.link_review_queue.set(self._ambiguous)
+
+    @staticmethod
+    def _sender_overrides(link: PriorLink, supplied: str, on_file: set[str]) -> bool:
+        """A sender's voter_id on the file that differs from the model's link wins (a reviewer's does not yield)."""
+        return supplied in on_file and link.decided_by == "model" and link.voter_id != supplied
 
     def _on_file(self, voter_ids: Iterable[str]) -> set[str]:
-        assert self._index is not None
-        return set(self._index.row_of(sorted(set(voter_ids))))
-
-    async def _current(self, kind: str, ids: list[str]) -> dict[str, Link]:
-        found = {r: link for r in ids if (link := self._links.get((kind, r))) is not None}
-        missing = [r for r in ids if r not in found]
-        if missing:
-            stored = await self._run(lambda store: store.current_links(kind, missing))
-            if len(self._links) > CACHE_ENTRIES:
-                self._links.clear()
-            for r, link in stored.items():
-                self._links[(kind, r)] = link
-            found.update(stored)
-        return found
-
-    async def _geography(self, voter_ids: set[str]) -> dict[str, Geo]:
-        missing = sorted(v for v in voter_ids if v not in self._geo)
-        if missing:
-            found = await self._run(lambda store: store.voter_geography(missing))
-            if len(self._geo) > CACHE_ENTRIES:
-                self._geo.clear()
-            self._geo.update(found)
-        return {v: self._geo[v] for v in voter_ids if v in self._geo}
+        assert self._places is not None
+        wanted = sorted(set(voter_ids))
+        rows = self._places.rows(wanted)
+        return {v for v, row in zip(wanted, rows.tolist(), strict=True) if row >= 0}

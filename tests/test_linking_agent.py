@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -23,10 +24,12 @@ from confluent_kafka import Message
 
 from config.settings import EMAIL_TOPIC, SIGNUP_TOPIC, LinkingSettings, load_settings
 from sinks.clickhouse.client import Warehouse, connect
-from sinks.clickhouse.links import LinkStore, Review
+from sinks.clickhouse.links import EventBatch, LinkStore, Review, VoterPlaces
 from sinks.clickhouse.migrations import migrate
+from sinks.clickhouse.scoring import Position
 from sinks.clickhouse.voters import VoterStore
 from sinks.clickhouse.writer import RawBatchWriter
+from sinks.metrics import PipelineMetrics
 from streams.dedup import EventIdWindow
 from streams.identity_capture import IdentityCapture
 from streams.linking import LinkingAgent, decisions_in_force
@@ -302,3 +305,128 @@ def test_decisions_in_force_latest_per_pair() -> None:
     assert d[("signup", "r1")].accepted == "V1" and d[("signup", "r1")].rejected == set()
     d = decisions_in_force([review("V2", "accept", 2), review("V1", "accept", 1)])
     assert d[("signup", "r1")].accepted == "V2"
+
+
+def agent_with_metrics(client: Client, warehouse: Warehouse, metrics: PipelineMetrics) -> LinkingAgent:
+    store = LinkStore(client, warehouse)
+
+    async def run(fn: Any) -> Any:
+        return fn(store)
+
+    return LinkingAgent(run, AGENT_SETTINGS, metrics=metrics)
+
+
+def test_sender_voter_id_links_alone_unless_off_file_or_rejected(setup: tuple[Client, Warehouse, Ingest]) -> None:
+    """An email event's voter_id links its address to that voter when the voter is on the file, with no
+    other identity field and over the model's own choice; an unknown id or a rejected pair does not."""
+    client, warehouse, ingest = setup
+    ingest.send(SIGNUP_TOPIC, [signup_json(p, NOW - timedelta(hours=3)) for p in SIM.signups(60, seed=8)])
+    file = SIM.voter_file
+    listed = Counter(e for e in file.email if e)
+    unique = [i for i, e in enumerate(file.email) if e and listed[e] == 1]  # the model links these by email
+    on_file, other = World.voter_id(3), file.voter_id[unique[1]]
+    listed_email = file.email[unique[0]]
+    assert listed_email and other != file.voter_id[unique[0]]
+    sends = {
+        "nobody-listed@example.org": on_file,  # an address the file does not have
+        "unknown-voter@example.org": "V99999999",  # a voter not on the file
+        listed_email: other,  # the file lists this address under another voter
+    }
+    # The listed address is first seen without a voter_id: the model links it to the file's voter.
+    ingest.send(EMAIL_TOPIC, [email_json(listed_email, "send", "M8", NOW - timedelta(hours=2))])
+    agent = agent_for(client, warehouse)
+    drain(agent)
+    hasher = PiiHasher(SECRET.encode())
+    assert links(client, "email")[hasher.email(listed_email)] == ("matched", file.voter_id[unique[0]], "model")
+    ingest.send(EMAIL_TOPIC, [email_json(e, "send", "M9", NOW - timedelta(hours=1), v) for e, v in sends.items()])
+    drain(agent)
+
+    found = links(client, "email")
+    assert found[hasher.email("nobody-listed@example.org")] == ("matched", on_file, "sender")
+    _, voter, by = found[hasher.email("unknown-voter@example.org")]
+    assert voter != "V99999999" and by == "model"
+    assert found[hasher.email(listed_email)] == ("matched", other, "sender")
+
+    # A reviewer turns the sender's voter down: the pair is never linked again, even though the
+    # sender keeps sending it; the address falls back to the model (which knows nothing of it).
+    record = hasher.email("nobody-listed@example.org")
+    LinkStore(client, warehouse).add_review(Review(uuid.uuid4().hex, "email", record, on_file, "reject", "ana",
+                                                   datetime.now(UTC)))  # fmt: skip
+    drain(agent)
+    ingest.send(EMAIL_TOPIC, [email_json("nobody-listed@example.org", "open", "M9", NOW, on_file)])
+    drain(agent)
+    assert links(client, "email")[record] == ("unmatched", "", "model")
+    # The sender's link moved the listed address's earlier send too; the rejected one counts nowhere.
+    assert linked_by_precinct(client, "linked_email_sends") == expected_by_precinct([other, other])
+
+
+def test_metrics_follow_the_links_table(setup: tuple[Client, Warehouse, Ingest]) -> None:
+    client, warehouse, ingest = setup
+    ingest.send(SIGNUP_TOPIC, [signup_json(p, NOW - timedelta(hours=2)) for p in SIM.signups(300, seed=12)])
+    people = SIM.email_people(80, seed=13)
+    ingest.send(EMAIL_TOPIC, [email_json(p.email or "", "send", "M1", NOW - timedelta(hours=1)) for p in people])
+    metrics = PipelineMetrics()
+    agent = agent_with_metrics(client, warehouse, metrics)
+    drain(agent)
+
+    def stored() -> Counter[tuple[str, str, str]]:
+        rows = client.query("SELECT record_kind, status, method, count() FROM links FINAL "
+                            "GROUP BY record_kind, status, method").result_rows  # fmt: skip
+        return Counter({(k, s, m): int(n) for k, s, m, n in rows})
+
+    def counted() -> Counter[tuple[str, str, str]]:
+        out: Counter[tuple[str, str, str]] = Counter()
+        for family in metrics.registry.collect():
+            if family.name == "groundswell_linked_records":
+                for sample in family.samples:
+                    if sample.name.endswith("_total"):
+                        labels = sample.labels
+                        out[(labels["kind"], labels["status"], labels["method"])] += int(sample.value)
+        return out
+
+    def ambiguous() -> int:
+        return int(client.query("SELECT count() FROM links FINAL WHERE status = 'ambiguous'").result_rows[0][0])
+
+    # Each record was decided once: the counter is the table's tally (labels: kinds, statuses, methods).
+    assert counted() == stored()
+    assert metrics.registry.get_sample_value("groundswell_link_review_queue") == ambiguous() > 0
+    assert (metrics.registry.get_sample_value("groundswell_linking_batch_seconds_count") or 0) >= 1
+
+    # A reviewer accepts an ambiguous link: one decision more, one fewer awaiting review.
+    store = LinkStore(client, warehouse)
+    link, _ = store.review_queue(1)[0]
+    store.add_review(Review(uuid.uuid4().hex, link.record_kind, link.record_id, link.candidates[0][0], "accept",
+                            "ana", datetime.now(UTC)))  # fmt: skip
+    before = counted()
+    drain(agent)
+    assert counted() - before == Counter({(link.record_kind, "matched", "review"): 1})
+    assert metrics.registry.get_sample_value("groundswell_link_review_queue") == ambiguous()
+
+
+def test_voter_places_and_positions_match_a_plain_lookup() -> None:
+    rng = random.Random(5)
+    ids = [f"V{rng.randrange(10**8):08d}" for _ in range(2_000)]
+    ids = list(dict.fromkeys(ids))
+    places = pa.table({"state": ["OH"] * len(ids), "region": [f"R{i % 3}" for i in range(len(ids))],
+                       "county": [f"C{i % 7}" for i in range(len(ids))],
+                       "precinct_id": [f"P{i % 50}" for i in range(len(ids))]})  # fmt: skip
+    found = VoterPlaces.build(pa.array(ids), places)
+    row_of = {v: i for i, v in enumerate(ids)}
+    wanted = [*rng.sample(ids, 300), "V1", "", "X" + ids[0], ids[0][:-1]]
+    rows = found.rows(wanted).tolist()
+    assert rows == [row_of.get(v, -1) if v else -1 for v in wanted]
+    for v, row in zip(wanted, rows, strict=True):
+        if row >= 0:
+            place = found.places.slice(int(found.place_of_row[row]), 1).to_pylist()[0]
+            assert place == places.slice(row_of[v], 1).to_pylist()[0]
+
+    # A batch's last event per partition is its new position (reference: a plain scan).
+    events = sorted((rng.randrange(4), rng.randrange(10**6)) for _ in range(500))
+    at = [datetime(2026, 11, 1, tzinfo=UTC) + timedelta(seconds=i) for i in range(len(events))]
+    table = pa.table({"kafka_partition": pa.array([p for p, _ in events], pa.uint32()),
+                      "kafka_offset": pa.array([o for _, o in events], pa.uint64()),
+                      "ingested_at": pa.array(at, pa.timestamp("ms", tz="UTC"))})  # fmt: skip
+    expected: dict[int, Position] = {}
+    for (partition, offset), when in zip(events, at, strict=True):
+        expected[partition] = Position(offset, when)
+    assert EventBatch("email", table).last_positions() == expected

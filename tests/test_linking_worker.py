@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pytest
 
 from config.settings import SIGNUP_TOPIC
@@ -59,6 +61,33 @@ def signup_message(person: SimPerson) -> tuple[str, bytes, bytes]:
     return SIGNUP_TOPIC, (body["zip5"] or "00000").encode(), json.dumps(event).encode()
 
 
+def add_namesakes(path: Path, households: int = 4) -> list[SimPerson]:
+    """Gives the second member of a few households the first's given and family name (a father and
+    his namesake son) in the voter file at `path`, and returns one signup per pair that gives only
+    that name, the zip and an unknown email: evidence that fits both equally, so each goes to
+    review. (With realistic names, such cases are otherwise too rare in a world this small.)"""
+    header = path.read_text().splitlines()[0].replace('"', "").split(",")
+    options = pa_csv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True)
+    table = pa_csv.read_csv(path, convert_options=options)
+    given, email = table.column("given_name").to_pylist(), table.column("email").to_pylist()
+    people = []
+    for household in range(WORLD.n_households):
+        first = int(WORLD.household_first_voter[household])
+        if WORLD.household_size[household] < 2 or WORLD.family_name[first] != WORLD.family_name[first + 1]:
+            continue
+        if (email[first] is None) != (email[first + 1] is None):
+            continue  # an email on file for one only would tip the balance (its disagreement counts)
+        given[first + 1] = given[first]
+        family, zip5 = table.column("family_name")[first].as_py(), table.column("zip5")[first].as_py()
+        people.append(SimPerson(f"N{household}", given[first], family, f"namesake{household}@mail.example", None,
+                                None, zip5, None, WORLD.voter_id(first), ("namesake",)))  # fmt: skip
+        if len(people) == households:
+            break
+    table = table.set_column(table.schema.get_field_index("given_name"), "given_name", pa.array(given, pa.string()))
+    pa_csv.write_csv(table, path)
+    return people
+
+
 def load_voters(worker: WorkerProcess, path: Path) -> None:
     report = load_voter_file(path, WORLD.geography(), SECRET.encode(),
                              WorkerSink(f"http://127.0.0.1:{worker.port}", TOKEN))  # fmt: skip
@@ -66,12 +95,13 @@ def load_voters(worker: WorkerProcess, path: Path) -> None:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, Path]]:
+def setup(tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, Path, list[SimPerson]]]:
     geography = tmp_path / "geography.csv"
     WORLD.write_geography_csv(geography)
     write_voter_file(WORLD, tmp_path / "voters.csv")
+    namesakes = add_namesakes(tmp_path / "voters.csv")
     with EmbeddedBroker(free_port(), tmp_path / "broker.log") as broker:
-        yield broker, tmp_path
+        yield broker, tmp_path, namesakes
 
 
 def start(broker: EmbeddedBroker, tmp_path: Path) -> WorkerProcess:
@@ -85,12 +115,14 @@ def current_links(worker: WorkerProcess) -> dict[str, tuple[str, str, str]]:
     return {r: (s, v, d) for r, s, v, d in rows}
 
 
-def test_signups_are_linked_reviewed_and_decisions_survive(setup: tuple[EmbeddedBroker, Path]) -> None:
-    broker, tmp_path = setup
+def test_signups_are_linked_reviewed_and_decisions_survive(
+    setup: tuple[EmbeddedBroker, Path, list[SimPerson]],
+) -> None:
+    broker, tmp_path, namesakes = setup
     worker = start(broker, tmp_path)
     try:
         load_voters(worker, tmp_path / "voters.csv")
-        people = IdentitySimulator(WORLD).signups(250, seed=11)
+        people = IdentitySimulator(WORLD).signups(250, seed=11) + namesakes
         produce(worker.bootstrap, [signup_message(p) for p in people])
         wait_for(lambda: len(current_links(worker)) == len(people), 90, "every signup to be linked")
 

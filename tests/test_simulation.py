@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import collections
 import itertools
+import math
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -24,9 +26,10 @@ from streams.simulation.campaign import CampaignGenerator
 from streams.simulation.cli import add_simulate_arguments, run_simulate
 from streams.simulation.clock import LiveClock, ReplayClock
 from streams.simulation.malformed import KINDS_BY_TOPIC, MALFORMED_KINDS, OVERSIZE_BYTES, Malformer
+from streams.simulation.names import FAMILY, FAMILY_NAMES, FEMALE_GIVEN, GIVEN_NAMES, MALE_GIVEN
 from streams.simulation.payloads import OK, SimEvent, Timestamps, uuid4_text
 from streams.simulation.truth import compute_truth, read_truth, write_truth
-from streams.simulation.world import World, build_world
+from streams.simulation.world import GENDERS, World, build_world
 
 NOW = datetime(2026, 11, 3, 22, 0, tzinfo=UTC).timestamp()  # a fixed "wall clock" for reproducible runs
 SCHEMAS: dict[str, type[Any]] = {CANVASS_TOPIC: CanvassKnock, SIGNUP_TOPIC: DigitalSignup, EMAIL_TOPIC: EmailEvent}
@@ -93,6 +96,43 @@ def test_shipped_geography_is_build_world_42(tmp_path: Path) -> None:
     geo = Geography.from_csv(DEFAULT_GEOGRAPHY)
     assert len(geo.precincts) == 400
     assert path.read_text().splitlines()[0] == "precinct_id,county,region,state,zip5"
+
+
+def test_name_pools_follow_their_zipf_law() -> None:
+    for pool, size, offset in ((FAMILY, 6_000, 25.0), (FEMALE_GIVEN, 1_500, 5.0), (MALE_GIVEN, 1_500, 5.0)):
+        assert len(pool.names) == size == len(set(pool.names))
+        norm = sum(1.0 / (rank + offset) for rank in range(size))
+        expected = [1.0 / (rank + offset) / norm for rank in range(size)]
+        assert np.allclose(pool.shares, expected, rtol=1e-9, atol=0)
+        # Names go into emails (given.family.N@...) and forms: plain capitalised ASCII words.
+        assert all(name.isascii() and name.isalpha() and name[0].isupper() for name in pool.names)
+    assert not set(FEMALE_GIVEN.names) & set(MALE_GIVEN.names)
+    assert FEMALE_GIVEN.names + MALE_GIVEN.names == GIVEN_NAMES and FAMILY.names == FAMILY_NAMES
+    uniforms = np.array([0.0, FAMILY.shares[0] - 1e-12, FAMILY.shares[0], 1.0 - 1e-12])
+    assert FAMILY.ranks(uniforms).tolist() == [0, 0, 1, len(FAMILY.names) - 1]
+
+
+def test_world_names_have_the_pools_frequencies_and_follow_gender() -> None:
+    w = build_world(9, precincts=200, counties=6, regions=2, voters_per_precinct=400)
+    n = w.n_voters
+    again = build_world(9, precincts=200, counties=6, regions=2, voters_per_precinct=400)
+    assert np.array_equal(w.given_name, again.given_name) and np.array_equal(w.family_name, again.family_name)
+    other = build_world(10, precincts=200, counties=6, regions=2, voters_per_precinct=400)
+    assert (w.given_name[:1000] != other.given_name[:1000]).mean() > 0.9
+    shares = np.bincount(w.gender, minlength=len(GENDERS)) / n
+    assert np.allclose(shares, [0.52, 0.46, 0.005, 0.015], atol=0.01)
+    female_pool = w.given_name < len(FEMALE_GIVEN.names)
+    assert female_pool[w.gender == GENDERS.index("F")].all() and not female_pool[w.gender == GENDERS.index("M")].any()
+    # Each voter's name follows the pool's law (household members are drawn together, so allow for
+    # the clustering): the commonest names' shares and the whole distribution's largest CDF gap.
+    for names, pool in ((w.family_name, FAMILY), (w.given_name[w.gender == 1] - len(FEMALE_GIVEN.names), MALE_GIVEN)):
+        observed = np.bincount(names, minlength=len(pool.names)) / names.shape[0]
+        top = pool.shares[:10].sum()
+        assert abs(observed[:10].sum() - top) < 6 * math.sqrt(top * (1 - top) / names.shape[0])
+        assert np.abs(np.cumsum(observed) - np.cumsum(pool.shares)).max() < 0.02
+    emails = [w.voter_email(i) for i in range(0, n, 5)]
+    assert len(set(emails)) == len(emails)
+    assert all(re.fullmatch(r"[a-z]+\.[a-z]+\.\d+@example\.(org|com|net)", e) for e in emails)
 
 
 # --- the event stream ---------------------------------------------------------------------------

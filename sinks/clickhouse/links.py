@@ -1,9 +1,13 @@
 """What the linking agent and the review API read and write in ClickHouse (issue #5).
 
-Reads: the voter file for the matcher's index, new signups (with their identities) and email
-events after the agent's position, in (partition, offset) order, as sinks/clickhouse/scoring.py
-reads canvass events; current links, reviews, the stored model and checkpoint. Writes: links and
-their history, linked events, reviewer decisions, the model (JSON) and the checkpoint.
+Reads: the voter file for the matcher's index (with each voter's place), new signups (with their
+identities) and email events after the agent's position, in (partition, offset) order, as
+sinks/clickhouse/scoring.py reads canvass events, each with its record's current link joined in the
+same query; reviews, the stored model and checkpoint. Writes: links and their history, linked
+events, reviewer decisions, the model (JSON) and the checkpoint.
+
+The agent's batches stay columnar (Arrow) from the read to the insert: a 20,000-event batch as
+Python rows cost more than linking it (docs/linking.md, "Wiring").
 
 Blocking; one thread per client. Names and addresses pass through here but are never logged.
 """
@@ -11,12 +15,15 @@ Blocking; one thread per client. Names and addresses pass through here but are n
 from __future__ import annotations
 
 import hashlib
-import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
 
 from models.linking import PersonRecord, VoterColumns
@@ -27,16 +34,14 @@ from sinks.clickhouse.writer import EXACTLY_ONCE_SETTINGS
 SIGNUP = "signup"
 EMAIL = "email"
 RECORD_KINDS = (SIGNUP, EMAIL)
-LINK_FIELDS = ("record_kind", "record_id", "voter_id", "status", "method", "probability", "match_weight",
-               "candidates", "decided_by", "reviewer", "generation", "version", "linked_at")  # fmt: skip
 LINKED_EVENT_FIELDS = ("event_id", "source", "record_id", "voter_id", "kind", "mailing_id", "amount_cents",
                        "occurred_at", "state", "region", "county", "precinct_id", "raw_precinct_id", "linked",
                        "version")  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
-    """A `links` row: the current decision about one person record."""
+class Link(NamedTuple):
+    """A `links` row: the current decision about one person record. A NamedTuple in LINK_FIELDS
+    order: one is built per decided record, and a batch of them transposes into columns in C."""
 
     record_kind: str
     record_id: str
@@ -56,54 +61,153 @@ class Link:
     def matched(self) -> bool:
         return self.status == "matched"
 
-    def same_decision(self, other: Link) -> bool:
+    def same_decision(self, other: Link | PriorLink) -> bool:
         return (self.status, self.voter_id, self.method, self.decided_by) == (
             other.status, other.voter_id, other.method, other.decided_by,
         )  # fmt: skip
 
-    def row(self) -> list[Any]:
-        return [getattr(self, name) for name in LINK_FIELDS]
+
+LINK_FIELDS = Link._fields
 
 
-@dataclass(frozen=True, slots=True)
-class PersonEvent:
-    """A raw signup or email event as linking needs it; `record_id` names its person record."""
+class PriorLink(NamedTuple):
+    """What the agent needs of a record's link before a batch: the decision, who made it, and under
+    which generation and version (a NamedTuple: one is built per record of every batch)."""
 
-    source: str  # signup | email
-    record_id: str  # a signup's event id; an email person's email hash
-    event_id: uuid.UUID
-    kind: str  # the signup's action type, the email event's kind
-    mailing_id: str
-    amount_cents: int | None
-    occurred_at: datetime
-    raw_precinct_id: str  # where the raw aggregates count it
-    kafka_partition: int
-    kafka_offset: int
-    ingested_at: datetime
-    supplied_voter_id: str = ""  # an email event's voter_id, as the sender gave it
-    person: PersonRecord | None = None  # signups: the identity to match
-
-
-@dataclass(frozen=True, slots=True)
-class Geo:
-    precinct_id: str
-    county: str
-    region: str
-    state: str
-
-
-@dataclass(frozen=True, slots=True)
-class LinkedEvent:
-    event: PersonEvent
     voter_id: str
-    geo: Geo | None  # None: the event's person is not (or no longer) linked
+    status: str
+    method: str
+    decided_by: str
+    generation: str
     version: int
 
-    def row(self) -> list[Any]:
-        e, g = self.event, self.geo
-        return [e.event_id, e.source, e.record_id, self.voter_id if g else "", e.kind, e.mailing_id, e.amount_cents,
-                e.occurred_at, g.state if g else "", g.region if g else "", g.county if g else "",
-                g.precinct_id if g else "", e.raw_precinct_id, 1 if g else 0, self.version]  # fmt: skip
+    @property
+    def matched(self) -> bool:
+        return self.status == "matched"
+
+
+PRIOR_FIELDS = PriorLink._fields
+
+
+# A batch's columns: the event, where the raw aggregates count it, its Kafka position, the email
+# sender's voter_id, and (signups) the identity to match; then its record's current link, if any.
+EVENT_FIELDS = ("source", "record_id", "event_id", "kind", "mailing_id", "amount_cents", "occurred_at",
+                "raw_precinct_id", "kafka_partition", "kafka_offset", "ingested_at", "supplied_voter_id")  # fmt: skip
+PERSON_FIELDS = ("given_name", "family_name", "email_hash", "phone_hash", "address_line1", "zip5", "birth_year")
+CURRENT_PREFIX = "link_"  # the joined link's columns; link_version = 0: the record has no link yet
+PLACE_FIELDS = ("state", "region", "county", "precinct_id")
+CANDIDATE_TYPE = pa.list_(
+    pa.struct([("voter_id", pa.string()), ("probability", pa.float64()), ("match_weight", pa.float64())])
+)
+LINK_SCHEMA = pa.schema([
+    ("record_kind", pa.string()), ("record_id", pa.string()), ("voter_id", pa.string()), ("status", pa.string()),
+    ("method", pa.string()), ("probability", pa.float64()), ("match_weight", pa.float64()),
+    ("candidates", CANDIDATE_TYPE), ("decided_by", pa.string()), ("reviewer", pa.string()),
+    ("generation", pa.string()), ("version", pa.uint64()), ("linked_at", pa.timestamp("ms", tz="UTC")),
+])  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """Signup or email events column by column (EVENT_FIELDS, signups also PERSON_FIELDS), in
+    (partition, offset) order, each with its record's current link (PRIOR_FIELDS prefixed `link_`)."""
+
+    source: str  # signup | email
+    table: pa.Table
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    def column(self, name: str) -> list[Any]:
+        return list(self.table.column(name).to_pylist())
+
+    def record_ids(self) -> list[str]:
+        """The distinct person records, in order of first appearance."""
+        return list(dict.fromkeys(self.column("record_id")))
+
+    def prior_links(self) -> dict[str, PriorLink]:
+        """Each record's link before this batch (records without one are absent)."""
+        versions = self.table.column(CURRENT_PREFIX + "version").to_numpy()
+        rows = np.flatnonzero(versions > 0)
+        if not len(rows):
+            return {}
+        # An email person's events repeat its link: one PriorLink per record, from its first event.
+        first = dict(zip(self.table.column("record_id").take(rows).to_pylist(), rows.tolist(), strict=True))
+        have = self.table.take(sorted(set(first.values())))
+        columns = [have.column(CURRENT_PREFIX + f).to_pylist() for f in PRIOR_FIELDS]
+        return dict(zip(have.column("record_id").to_pylist(), map(PriorLink._make, zip(*columns, strict=True)),
+                        strict=True))  # fmt: skip
+
+    def supplied(self) -> dict[str, str]:
+        """Record → the latest voter_id a sender supplied for it (records with none are absent)."""
+        out: dict[str, str] = {}
+        supplied = self.table.column("supplied_voter_id")
+        rows = np.flatnonzero(pc.not_equal(supplied, "").to_numpy(zero_copy_only=False))
+        if len(rows):
+            for record, voter in zip(self.table.column("record_id").take(rows).to_pylist(),
+                                     supplied.take(rows).to_pylist(), strict=True):  # fmt: skip
+                out[record] = voter
+        return out
+
+    def people(self, wanted: Collection[str]) -> dict[str, PersonRecord]:
+        """The identities to match for these records: a signup's fields; an email person's address hash."""
+        if self.source == EMAIL:
+            return {r: PersonRecord(r, email_hash=r) for r in wanted}
+        rows = np.flatnonzero(pc.is_in(self.table.column("record_id"), pa.array(list(wanted), pa.string())))
+        part = self.table.take(rows)
+        columns = [part.column("record_id").to_pylist()]
+        for name in PERSON_FIELDS:  # blanks become None in Arrow, so each record is built in one call
+            column = part.column(name)
+            if pa.types.is_string(column.type):
+                column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+            columns.append(column.to_pylist())
+        return {values[0]: PersonRecord(*values) for values in zip(*columns, strict=True)}
+
+    def last_positions(self) -> dict[int, Position]:
+        """Each partition's last event (the batch is in (partition, offset) order): its new position."""
+        if not len(self):
+            return {}
+        partitions = self.table.column("kafka_partition").to_numpy()
+        reverse_first = np.unique(partitions[::-1], return_index=True)[1]
+        rows = len(partitions) - 1 - reverse_first
+        last = self.table.select(["kafka_partition", "kafka_offset", "ingested_at"]).take(rows).to_pylist()
+        return {int(r["kafka_partition"]): Position(int(r["kafka_offset"]), _utc(r["ingested_at"])) for r in last}
+
+
+@dataclass(frozen=True)
+class VoterPlaces:
+    """Each voter's place (state, region, county, precinct), for the voter file as read once per load:
+    voter ids sorted beside their rows, so a batch's lookup is a `searchsorted`, not a dict of 1M."""
+
+    sorted_ids: npt.NDArray[np.bytes_]
+    rows_by_id: npt.NDArray[np.int64]
+    place_of_row: npt.NDArray[np.int32]
+    places: pa.Table  # PLACE_FIELDS; its last row is blank (for events not, or no longer, linked)
+
+    @classmethod
+    def build(cls, voter_ids: pa.Array, places: pa.Table) -> VoterPlaces:
+        ids = np.array([v.encode() for v in voter_ids.to_pylist()], dtype=np.bytes_)
+        order = np.argsort(ids, kind="stable")
+        key = pc.binary_join_element_wise(*(places.column(f) for f in PLACE_FIELDS), "\x1f")
+        encoded = pc.dictionary_encode(key).combine_chunks()
+        distinct = pc.split_pattern(encoded.dictionary, "\x1f")
+        columns = {f: [*pc.list_element(distinct, i).to_pylist(), ""] for i, f in enumerate(PLACE_FIELDS)}
+        return cls(ids[order], order.astype(np.int64), encoded.indices.to_numpy().astype(np.int32), pa.table(columns))
+
+    @property
+    def blank(self) -> int:
+        return int(self.places.num_rows) - 1
+
+    def rows(self, voter_ids: Sequence[str]) -> npt.NDArray[np.int64]:
+        """The voter-file row of each id, -1 where it is not on the file (or blank)."""
+        out = np.full(len(voter_ids), -1, dtype=np.int64)
+        if not len(voter_ids) or not len(self.sorted_ids):
+            return out
+        wanted = np.array([v.encode() for v in voter_ids], dtype=np.bytes_)
+        at = np.minimum(np.searchsorted(self.sorted_ids, wanted), len(self.sorted_ids) - 1)
+        found = (self.sorted_ids[at] == wanted) & (wanted != b"")
+        out[found] = self.rows_by_id[at[found]]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,24 +257,16 @@ class LinkStore:
         rows = self._rows(f"SELECT load_id FROM {self._db}.voter_file_loads ORDER BY finished_at DESC, load_id LIMIT 1")
         return str(rows[0][0]) if rows else None
 
-    def voter_columns(self) -> VoterColumns:
-        result = self._client.query(
-            f"SELECT voter_id, given_name, family_name, birth_year, zip5, address_line1, email_hash, phone_hash "
-            f"FROM {self._db}.voters FINAL"
+    def voter_file(self) -> tuple[VoterColumns, VoterPlaces]:
+        """The voter file for the index and each voter's place, row for row (one read, so they align)."""
+        table = self._client.query_arrow(
+            f"SELECT voter_id, given_name, family_name, birth_year, zip5, address_line1, email_hash, phone_hash, "
+            f"state, region, county, precinct_id FROM {self._db}.voters FINAL"
         )
-        columns = result.result_columns if result.row_count else [[] for _ in range(8)]
-        ids, given, family, year, zip5, address, email, phone = (list(c) for c in columns)
-        return VoterColumns(ids, given, family, year, zip5, address, email, phone)
-
-    def voter_geography(self, voter_ids: Collection[str]) -> dict[str, Geo]:
-        if not voter_ids:
-            return {}
-        rows = self._rows(
-            f"SELECT voter_id, precinct_id, county, region, state FROM {self._db}.voters FINAL "
-            f"WHERE voter_id IN {{ids:Array(String)}}",
-            {"ids": sorted(voter_ids)},
-        )
-        return {str(v): Geo(str(p), str(c), str(r), str(s)) for v, p, c, r, s in rows}
+        names = ("voter_id", "given_name", "family_name", "birth_year", "zip5", "address_line1", "email_hash",
+                 "phone_hash")  # fmt: skip
+        voters = VoterColumns(*(table.column(n).to_pylist() for n in names))
+        return voters, VoterPlaces.build(table.column("voter_id"), table.select(list(PLACE_FIELDS)))
 
     # --- the model ---------------------------------------------------------------------------
 
@@ -219,87 +315,94 @@ class LinkStore:
 
     # --- new events --------------------------------------------------------------------------
 
-    def read_signups(self, positions: dict[int, Position], limit: int) -> list[PersonEvent]:
+    def read_signups(self, positions: dict[int, Position], limit: int) -> EventBatch:
         """Up to `limit` signups after `positions`, in (partition, offset) order, with their identities."""
         return self._signups(f"{_after(positions)} ORDER BY kafka_partition, kafka_offset LIMIT {int(limit)}", None)
 
-    def signup_events(self, event_ids: Collection[str]) -> list[PersonEvent]:
-        if not event_ids:
-            return []
+    def signup_events(self, event_ids: Collection[str]) -> EventBatch:
         return self._signups("event_id IN {ids:Array(UUID)}", {"ids": sorted(event_ids)})
 
-    def _signups(self, where: str, parameters: dict[str, Any] | None) -> list[PersonEvent]:
-        """Raw signups joined with their identities in ClickHouse (only the batch's identities are read).
-        Signups stored before identities were captured still have their hashes, zip and birth year."""
+    def _signups(self, where: str, parameters: dict[str, Any] | None) -> EventBatch:
+        """Raw signups joined with their identities and current links, in one query (only the batch's
+        identities and links are read). Signups stored before identities were captured still have
+        their hashes, zip and birth year."""
         batch = (
-            f"SELECT kafka_partition, kafka_offset, ingested_at, event_id, occurred_at, action_type, precinct_id, "
-            f"email_hash, phone_hash, zip5, birth_year FROM {self._db}.raw_signups WHERE {where}"
+            f"SELECT kafka_partition, kafka_offset, ingested_at, event_id, toString(event_id) AS record_id, "
+            f"occurred_at, action_type, precinct_id, email_hash, phone_hash, zip5, birth_year "
+            f"FROM {self._db}.raw_signups WHERE {where}"
         )
-        rows = self._rows(
-            f"SELECT s.kafka_partition, s.kafka_offset, s.ingested_at, s.event_id, s.occurred_at, s.action_type, "
-            f"s.precinct_id, s.email_hash, s.phone_hash, s.zip5, s.birth_year, i.given_name, i.family_name, "
-            f"i.address_line1 FROM ({batch}) AS s LEFT JOIN (SELECT event_id, given_name, family_name, address_line1 "
-            f"FROM {self._db}.signup_identities WHERE event_id IN (SELECT event_id FROM ({batch}))) AS i "
-            f"ON i.event_id = s.event_id ORDER BY s.kafka_partition, s.kafka_offset",
+        identities = (
+            f"SELECT event_id, given_name, family_name, address_line1 FROM {self._db}.signup_identities "
+            f"WHERE event_id IN (SELECT event_id FROM ({batch}))"
+        )
+        return self._batch(
+            SIGNUP,
+            f"SELECT 'signup' AS source, s.record_id AS record_id, s.event_id AS event_id, s.action_type AS kind, "
+            f"'' AS mailing_id, CAST(NULL, 'Nullable(UInt64)') AS amount_cents, s.occurred_at AS occurred_at, "
+            f"s.precinct_id AS raw_precinct_id, s.kafka_partition AS kafka_partition, s.kafka_offset AS kafka_offset, "
+            f"s.ingested_at AS ingested_at, '' AS supplied_voter_id, i.given_name AS given_name, "
+            f"i.family_name AS family_name, s.email_hash AS email_hash, s.phone_hash AS phone_hash, "
+            f"i.address_line1 AS address_line1, s.zip5 AS zip5, s.birth_year AS birth_year, {_CURRENT} "
+            f"FROM ({batch}) AS s LEFT JOIN ({identities}) AS i ON i.event_id = s.event_id "
+            f"LEFT JOIN ({self._links_of(SIGNUP, batch)}) AS l ON l.record_id = s.record_id "
+            f"ORDER BY kafka_partition, kafka_offset",
             parameters,
         )
-        out = []
-        for (
-            part,
-            offset,
-            ingested,
-            event_id,
-            occurred,
-            action,
-            precinct,
-            email,
-            phone,
-            zip5,
-            year,
-            given,
-            family,
-            address,
-        ) in rows:
-            record_id = str(event_id)
-            person = _signup_person(record_id, given, family, email, phone, address, zip5, year)
-            out.append(PersonEvent(SIGNUP, record_id, event_id, str(action), "", None, _utc(occurred), str(precinct),
-                                   int(part), int(offset), _utc(ingested), "", person))  # fmt: skip
-        return out
 
-    def read_emails(self, positions: dict[int, Position], limit: int) -> list[PersonEvent]:
+    def read_emails(self, positions: dict[int, Position], limit: int) -> EventBatch:
         """Up to `limit` email events (with an address) after `positions`, in (partition, offset) order."""
-        return self._emails(f"email_hash != '' AND ({_after(positions)})", None, limit)
+        return self._emails(
+            f"email_hash != '' AND ({_after(positions)}) ORDER BY kafka_partition, kafka_offset LIMIT {int(limit)}",
+            None,
+        )
 
-    def email_events(self, email_hashes: Collection[str]) -> list[PersonEvent]:
+    def email_events(self, email_hashes: Collection[str]) -> EventBatch:
         """Every event of these email people (when one's link changes, all of its events move)."""
-        if not email_hashes:
-            return []
-        return self._emails("email_hash IN {hashes:Array(String)}", {"hashes": sorted(email_hashes)}, None)
+        return self._emails("email_hash IN {hashes:Array(String)}", {"hashes": sorted(email_hashes)})
 
-    def _emails(self, where: str, parameters: dict[str, Any] | None, limit: int | None) -> list[PersonEvent]:
-        rows = self._rows(
-            f"SELECT kafka_partition, kafka_offset, ingested_at, event_id, occurred_at, kind, mailing_id, "
-            f"amount_cents, precinct_id, email_hash, voter_id FROM {self._db}.raw_email WHERE {where} "
-            f"ORDER BY kafka_partition, kafka_offset" + (f" LIMIT {int(limit)}" if limit is not None else ""),
+    def _emails(self, where: str, parameters: dict[str, Any] | None) -> EventBatch:
+        batch = (
+            f"SELECT kafka_partition, kafka_offset, ingested_at, event_id, email_hash AS record_id, occurred_at, "
+            f"kind, mailing_id, amount_cents, precinct_id, voter_id FROM {self._db}.raw_email WHERE {where}"
+        )
+        return self._batch(
+            EMAIL,
+            f"SELECT 'email' AS source, s.record_id AS record_id, s.event_id AS event_id, s.kind AS kind, "
+            f"s.mailing_id AS mailing_id, s.amount_cents AS amount_cents, s.occurred_at AS occurred_at, "
+            f"s.precinct_id AS raw_precinct_id, s.kafka_partition AS kafka_partition, s.kafka_offset AS kafka_offset, "
+            f"s.ingested_at AS ingested_at, s.voter_id AS supplied_voter_id, {_CURRENT} "
+            f"FROM ({batch}) AS s LEFT JOIN ({self._links_of(EMAIL, batch)}) AS l ON l.record_id = s.record_id "
+            f"ORDER BY kafka_partition, kafka_offset",
             parameters,
         )
-        return [
-            PersonEvent(EMAIL, str(email), event_id, str(kind), str(mailing), amount, _utc(occurred), str(precinct),
-                        int(part), int(offset), _utc(ingested), str(voter))
-            for part, offset, ingested, event_id, occurred, kind, mailing, amount, precinct, email, voter in rows
-        ]  # fmt: skip
+
+    def _links_of(self, kind: str, batch: str) -> str:
+        return (
+            f"SELECT {', '.join(LINK_FIELDS[1:])} FROM {self._db}.links FINAL WHERE record_kind = '{kind}' "
+            f"AND record_id IN (SELECT record_id FROM ({batch}))"
+        )
+
+    def _batch(self, source: str, sql: str, parameters: dict[str, Any] | None) -> EventBatch:
+        # The left join fills a record without a link with defaults: link_version = 0 says so.
+        return EventBatch(source, self._client.query_arrow(sql, parameters=parameters, settings={"join_use_nulls": 0}))
 
     # --- links -------------------------------------------------------------------------------
 
-    def current_links(self, kind: str, record_ids: Collection[str]) -> dict[str, Link]:
-        if not record_ids:
-            return {}
+    def candidates_shown(
+        self, kind: str, record_ids: Collection[str]
+    ) -> dict[str, tuple[tuple[str, float, float], ...]]:
+        """The candidates stored with these records' current links (a reviewer's accept keeps showing them)."""
         rows = self._rows(
-            f"SELECT {', '.join(LINK_FIELDS)} FROM {self._db}.links FINAL "
+            f"SELECT record_id, candidates FROM {self._db}.links FINAL "
             f"WHERE record_kind = {{kind:String}} AND record_id IN {{ids:Array(String)}}",
             {"kind": kind, "ids": sorted(record_ids)},
         )
-        return {str(row[1]): _link(row) for row in rows}
+        return {str(r): tuple(_candidate(c) for c in candidates) for r, candidates in rows}
+
+    def ambiguous_count(self) -> int:
+        """Links awaiting review (the agent reads it once, then follows the changes it makes)."""
+        rows = self._rows(f"SELECT count() FROM {self._db}.links FINAL WHERE status = 'ambiguous'")
+        return int(rows[0][0])
 
     def link_by_record(self, record_id: str) -> Link | None:
         rows = self._rows(
@@ -308,15 +411,16 @@ class LinkStore:
         )
         return _link(rows[0]) if rows else None
 
-    def write_linked_events(self, rows: Sequence[LinkedEvent]) -> None:
+    def write_linked_events(self, rows: pa.Table) -> None:
         """Keyed by event and versioned: writing them again (a replay) changes nothing that FINAL reads."""
-        if rows:
-            self._client.insert(self._local("linked_events"), [r.row() for r in rows],
-                                column_names=list(LINKED_EVENT_FIELDS))  # fmt: skip
+        if rows.num_rows:
+            self._client.insert_arrow(self._local("linked_events"), rows.select(list(LINKED_EVENT_FIELDS)))
 
-    def write_links(self, links: Sequence[Link], history: Sequence[tuple[Link, Link | None]]) -> None:
+    def write_links(self, links: Sequence[Link], history: Sequence[tuple[Link, PriorLink | None]]) -> None:
         """History first, then the current rows. The history insert's token names the changes (not their
-        times), so replaying a batch whose history landed but whose links did not adds no second entry."""
+        times), so replaying a batch whose history landed but whose links did not adds no second entry.
+        A history entry's new link is usually one of `links`: its row is taken from theirs, not rebuilt."""
+        current = links_table(links)
         if history:
             token = hashlib.sha256(
                 "\n".join(
@@ -324,14 +428,21 @@ class LinkStore:
                            f"{new.voter_id}/{new.method}/{new.decided_by}" for new, old in history)
                 ).encode()
             ).hexdigest()  # fmt: skip
-            self._client.insert(
-                self._local("link_history"),
-                [[*new.row(), old.voter_id if old else "", old.status if old else ""] for new, old in history],
-                column_names=[*LINK_FIELDS, "previous_voter_id", "previous_status"],
+            row_of = {id(link): i for i, link in enumerate(links)}
+            rows = [row_of.get(id(new)) for new, _ in history]
+            if all(row is not None for row in rows):
+                table = current.take(pa.array(rows, pa.int64()))
+            else:
+                table = links_table([new for new, _ in history])
+            previous = [(old.voter_id, old.status) if old else ("", "") for _, old in history]
+            table = table.append_column("previous_voter_id", pa.array([v for v, _ in previous], pa.string()))
+            table = table.append_column("previous_status", pa.array([s for _, s in previous], pa.string()))
+            self._client.insert_arrow(
+                self._local("link_history"), table,
                 settings={**EXACTLY_ONCE_SETTINGS, "insert_deduplication_token": f"link-history/{token}"},
-            )
+            )  # fmt: skip
         if links:
-            self._client.insert(self._local("links"), [link.row() for link in links], column_names=list(LINK_FIELDS))
+            self._client.insert_arrow(self._local("links"), current)
 
     # --- checkpoints -------------------------------------------------------------------------
 
@@ -423,6 +534,15 @@ def _signup_person(
                         zip5 or None, int(year) if year is not None else None)  # fmt: skip
 
 
+def links_table(links: Sequence[Link]) -> pa.Table:
+    """Links as an Arrow table (LINK_SCHEMA): rows transposed in C, then one conversion per column."""
+    columns = list(zip(*links, strict=True)) or [() for _ in LINK_FIELDS]
+    return pa.table([pa.array(c, f.type) for c, f in zip(columns, LINK_SCHEMA, strict=True)], schema=LINK_SCHEMA)
+
+
+_CURRENT = ", ".join(f"l.{f} AS {CURRENT_PREFIX}{f}" for f in PRIOR_FIELDS)
+
+
 def _link(row: Sequence[Any]) -> Link:
     kind, record, voter, status, method, probability, weight, candidates, by, reviewer, generation, version, at = row
     return Link(
@@ -438,8 +558,3 @@ def _candidate(c: Any) -> tuple[str, float, float]:
     if isinstance(c, dict):
         return str(c["voter_id"]), float(c["probability"]), float(c["match_weight"])
     return str(c[0]), float(c[1]), float(c[2])
-
-
-def record_ids(events: Iterable[PersonEvent]) -> list[str]:
-    """The distinct person records of some events, in order of first appearance."""
-    return list(dict.fromkeys(e.record_id for e in events))

@@ -18,12 +18,12 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
-from streams.simulation.world import FAMILY_NAMES, GIVEN_NAMES, REFERENCE_YEAR, World
+from streams.simulation.names import FAMILY, FAMILY_NAMES, FEMALE_GIVEN, GIVEN_NAMES, MALE_GIVEN
+from streams.simulation.world import REFERENCE_YEAR, World
 
 IntArray = npt.NDArray[np.int64]
 
@@ -48,8 +48,8 @@ _PHONE_STRIDE = 7_919  # a prime coprime to _PHONES_PER_AREA: voter → number i
 _HOUSEHOLDS_PER_BUILDING = 6
 _BUILDINGS_PER_STREET = 30
 
-# Nicknames people really write for the world's given names (written independently of the
-# matcher's table on purpose, and including some it does not know: Lyn, Dre, Mick, Carlitos).
+# Nicknames people really write for the world's commoner given names (written independently of
+# the matcher's table on purpose, and including some it does not know: Lyn, Dre, Mick, Carlitos).
 SIM_NICKNAMES: dict[str, tuple[str, ...]] = {
     "Ana": ("Anna", "Annie"), "James": ("Jim", "Jimmy", "Jamie"), "Maria": ("Mary", "Marie"),
     "Robert": ("Bob", "Rob", "Bobby", "Robbie"), "Linda": ("Lindy", "Lyn"), "Michael": ("Mike", "Mikey", "Mick"),
@@ -59,7 +59,7 @@ SIM_NICKNAMES: dict[str, tuple[str, ...]] = {
     "Olivia": ("Liv", "Livvy"), "Tyrone": ("Ty",), "Sofia": ("Sophia", "Sophie"), "Brian": ("Bryan",),
     "Hannah": ("Hanna",), "Marcus": ("Marc", "Mark"), "Nadia": ("Nadya",), "Rosa": ("Rose", "Rosie"),
     "Samuel": ("Sam", "Sammy"),
-    # The diverse pool's commonest names.
+    # The head of the name pools (streams/simulation/names.py).
     "William": ("Will", "Bill", "Billy", "Liam"), "Elizabeth": ("Liz", "Beth", "Betty", "Lizzie", "Eliza"),
     "John": ("Jack", "Johnny"), "Richard": ("Rick", "Dick", "Rich"), "Joseph": ("Joe", "Joey"),
     "Thomas": ("Tom", "Tommy"), "Christopher": ("Chris", "Topher"), "Charles": ("Charlie", "Chuck"),
@@ -74,7 +74,9 @@ SIM_NICKNAMES: dict[str, tuple[str, ...]] = {
     "Cynthia": ("Cindy",), "Jeffrey": ("Jeff",), "Raymond": ("Ray",), "Gerald": ("Jerry",),
     "Lawrence": ("Larry",), "Francisco": ("Paco", "Pancho"), "Alejandro": ("Alex", "Ale"),
     "Guadalupe": ("Lupe",), "Dmitri": ("Dima",), "Giovanni": ("Gianni",), "Katarzyna": ("Kasia",),
-    "Ivan": ("Vanya",), "Stanislav": ("Stas",),
+    "Ivan": ("Vanya",), "Stanislav": ("Stas",), "Barbara": ("Barb", "Barbie"), "Dorothy": ("Dot", "Dottie"),
+    "Donald": ("Don", "Donnie"), "Ronald": ("Ron", "Ronnie"), "Nathan": ("Nate",), "Abigail": ("Abby",),
+    "Gabriel": ("Gabe",), "Mary": ("Molly", "Mae"), "Frances": ("Fran", "Frannie"), "Leonard": ("Len", "Lenny"),
 }  # fmt: skip
 _ACCENTED = {"Sofia": "Sofía", "Andre": "André", "Chloe": "Chloé", "Lopez": "López", "Garcia": "García",
              "Martinez": "Martínez", "Nguyen": "Nguyễn", "Jose": "José"}  # fmt: skip
@@ -84,99 +86,6 @@ _KEYBOARD_NEIGHBOURS = {
     "t": "ryg", "u": "yij", "v": "cb", "w": "qes", "x": "zc", "y": "tuh", "z": "xa",
 }  # fmt: skip
 _NEW_EMAIL_DOMAINS = ("example.com", "example.net", "mail.example", "inbox.example")
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-class NamePool(StrEnum):
-    """Where the voter file's names come from."""
-
-    WORLD = "world"  # World.given_name / family_name: 32 given and 32 family names
-    DIVERSE = "diverse"  # drawn from DIVERSE_GIVEN / family pools with skewed frequencies (see below)
-
-
-# The world's 32 x 32 names make a name far less telling than on a real file: in a zip of 3,000
-# voters, three share any given and family name on average, and one in twenty a birth year too.
-# The diverse pool is for measuring a matcher on more realistic name frequencies: 276 given names
-# and about 2,100 family names (common US surnames first, then made-up ones of the same shape),
-# drawn with weights falling as 1/(rank + offset), which puts the commonest family name at 0.8% of
-# voters (Smith's share in the 2010 census surname table:
-# https://www.census.gov/topics/population/genealogy/data/2010_surnames.html) and the commonest
-# given name at 3%. That table lists over 160,000 surnames, so even these names tell less than
-# real ones do.
-DIVERSE_GIVEN = tuple(
-    dict.fromkeys(
-        _words("""
-James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard Susan Joseph
-Jessica Thomas Sarah Christopher Karen Charles Lisa Daniel Nancy Matthew Betty Anthony Sandra Mark Margaret
-Donald Ashley Steven Kimberly Andrew Emily Paul Donna Joshua Michelle Kenneth Carol Kevin Amanda Brian Melissa
-George Deborah Timothy Stephanie Ronald Dorothy Jason Rebecca Edward Sharon Jeffrey Laura Ryan Cynthia Jacob Amy
-Gary Kathleen Nicholas Angela Eric Shirley Jonathan Brenda Stephen Emma Larry Anna Justin Pamela Scott Nicole
-Brandon Samantha Benjamin Katherine Samuel Christine Gregory Debra Alexander Rachel Patrick Carolyn Frank Janet
-Raymond Maria Jack Olivia Dennis Heather Jerry Helen Tyler Catherine Aaron Diane Jose Julie Adam Victoria Nathan
-Joyce Henry Lauren Zachary Kelly Douglas Christina Peter Ruth Kyle Joan Noah Virginia Ethan Judith Jeremy Evelyn
-Walter Hannah Christian Andrea Keith Megan Roger Cheryl Terry Jacqueline Austin Madison Sean Teresa Gerald
-Abigail Carl Sophia Harold Martha Dylan Sara Arthur Gloria Lawrence Janice Jordan Kathryn Jesse Ann Bryan
-Isabella Billy Judy Bruce Charlotte Gabriel Julia Joe Grace Logan Amber Alan Alice Juan Jean Albert Denise
-Willie Frances Elijah Danielle Wayne Marilyn Randy Natalie Vincent Beverly Mason Diana Roy Brittany Ralph
-Theresa Bobby Kayla Russell Alexis Bradley Doris Philip Lori Eugene Tiffany Luis Carlos Aisha Mei Fatima Priya
-Jamal Tyrone Diego Chloe Marcus Nadia Rosa Sofia Andre Ana Linda Grace Miguel Alejandro Guadalupe Francisco
-Lucia Xavier Yolanda Darnell Latoya Keisha Malik Imani Hiroshi Yuki Wei Jin Minh Thanh Anh Huong Raj Anjali
-Vikram Deepa Omar Layla Yusuf Amina Ibrahim Zainab Tariq Kofi Ama Chinedu Ngozi Oluwaseun Siobhan Declan Niamh
-Aoife Sven Ingrid Lars Astrid Dmitri Natasha Ivan Olga Stanislav Katarzyna Giovanni Francesca Matteo Chiara
-Pierre Camille Mathieu Elodie Hans Greta
-""")
-    )
-)
-_SURNAME_HEAD = """
-Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson
-Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez Lewis
-Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera
-Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker Cruz Edwards Collins Reyes Stewart
-Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper Peterson Bailey Reed Kelly Howard Ramos Kim
-Cox Ward Richardson Watson Brooks Chavez Wood James Bennett Gray Mendoza Ruiz Hughes Price Alvarez Castillo
-Sanders Patel Myers Long Ross Foster Jimenez Powell Jenkins Perry Russell Sullivan Bell Coleman Butler
-Henderson Barnes Gonzales Fisher Vasquez Simmons Romero Jordan Patterson Alexander Hamilton Graham Reynolds
-Griffin Wallace Moreno West Cole Hayes Bryant Herrera Gibson Ellis Tran Medina Aguilar Stevens Murray Ford
-Castro Marshall Owens Harrison Fernandez McDonald Woods Washington Kennedy Wells Vargas Henry Chen Freeman
-Webb Tucker Guzman Burns Crawford Olson Simpson Porter Hunter Gordon Mendez Silva Shaw Snyder Mason Dixon
-Munoz Hunt Hicks Holmes Palmer Wagner Black Robertson Boyd Rose Stone Salazar Fox Warren Mills Meyer Rice
-Schmidt Garza Daniels Ferguson Nichols Stephens Soto Weaver Ryan Gardner Payne Grant Dunn Kelley Spencer
-Hawkins Arnold Pierce Vazquez Hansen Peters Santos Hart Bradley Knight Elliott Cunningham Duncan Armstrong
-Hudson Carroll Lane Riley Andrews Alvarado Ray Delgado Berry Perkins Hoffman Johnston Matthews Pena Richards
-Contreras Willis Carpenter Lawrence Sandoval Okafor Nakamura Kowalski Schneider Oconnor Obrien Dubois
-"""
-_ONSETS = _words("""
-Ash Bar Bel Bran Brem Cal Car Chal Cor Cran Dal Dar Dun El Fair Fal Fen Gar Glen Hal Har Hart Hol Kel Ken Kin
-Lan Lind Mar Mel Mor Nor Or Pem Pen Ral Ran Red Ros Sal Sel Stan Tal Thorn Tor Ver Wal War Wel Wil Wyn
-""")
-_CODAS = _words("""
-ton ley man son field ford well wood by berg stein er ham more dale wick stead worth combe land burn ridge mont
-ville ard ett ing ick ow rick sey hurst brook cott den holm lock
-""")
-DIVERSE_FAMILY = tuple(dict.fromkeys([*_words(_SURNAME_HEAD), *(o + c for o in _ONSETS for c in _CODAS)]))
-_GIVEN_OFFSET = 10.0
-_FAMILY_OFFSET = 30.0
-
-
-def _rank_weights(count: int, offset: float) -> npt.NDArray[np.float64]:
-    weights = 1.0 / (np.arange(count) + offset)
-    result: npt.NDArray[np.float64] = weights / weights.sum()
-    return result
-
-
-def diverse_names(world: World) -> tuple[list[str], list[str]]:
-    """Per voter, a given and family name from the diverse pools; household members who share a
-    family name in the world share one here too."""
-    rng = np.random.default_rng([world.seed, 0x4A3E5])
-    n = world.n_voters
-    given = rng.choice(len(DIVERSE_GIVEN), size=n, p=_rank_weights(len(DIVERSE_GIVEN), _GIVEN_OFFSET))
-    family_key = world.voter_household * len(FAMILY_NAMES) + world.family_name
-    keys, inverse = np.unique(family_key, return_inverse=True)
-    family = rng.choice(len(DIVERSE_FAMILY), size=keys.shape[0], p=_rank_weights(len(DIVERSE_FAMILY), _FAMILY_OFFSET))
-    return [DIVERSE_GIVEN[g] for g in given.tolist()], [DIVERSE_FAMILY[f] for f in family[inverse].tolist()]
 
 
 @dataclass(frozen=True)
@@ -275,7 +184,6 @@ def voter_file(
     world: World,
     coverage: VoterFileCoverage | None = None,
     addresses: HouseholdAddresses | None = None,
-    names: NamePool = NamePool.WORLD,
 ) -> VoterFile:
     coverage = coverage or VoterFileCoverage()
     addresses = addresses or household_addresses(world)
@@ -287,15 +195,10 @@ def voter_file(
     first_member = world.household_first_voter[world.voter_household]
     email_owner = np.where(share & (first_member != np.arange(n)) & has_email[first_member], first_member, np.arange(n))
     zips = [p.zip5 for p in world.precincts]
-    if names is NamePool.DIVERSE:
-        given_names, family_names = diverse_names(world)
-    else:
-        given_names = [GIVEN_NAMES[g] for g in world.given_name.tolist()]
-        family_names = [FAMILY_NAMES[f] for f in world.family_name.tolist()]
     return VoterFile(
         voter_id=[World.voter_id(i) for i in range(n)],
-        given_name=given_names,
-        family_name=family_names,
+        given_name=np.array(GIVEN_NAMES, dtype=object)[world.given_name].tolist(),
+        family_name=np.array(FAMILY_NAMES, dtype=object)[world.family_name].tolist(),
         birth_year=world.birth_year.tolist(),
         zip5=[zips[p] for p in world.voter_precinct.tolist()],
         address_line1=voter_addresses(world, addresses),
@@ -365,20 +268,13 @@ class SimPerson:
 class IdentitySimulator:
     """Noisy people drawn from one world's voter file."""
 
-    def __init__(
-        self, world: World, coverage: VoterFileCoverage | None = None, names: NamePool = NamePool.WORLD
-    ) -> None:
+    def __init__(self, world: World, coverage: VoterFileCoverage | None = None) -> None:
         self.world = world
         self.addresses = household_addresses(world)
-        self.voter_file = voter_file(world, coverage, self.addresses, names)
-        if names is NamePool.DIVERSE:
-            self._given_pool, self._family_pool = DIVERSE_GIVEN, DIVERSE_FAMILY
-            self._given_weights = _rank_weights(len(DIVERSE_GIVEN), _GIVEN_OFFSET).tolist()
-            self._family_weights = _rank_weights(len(DIVERSE_FAMILY), _FAMILY_OFFSET).tolist()
-        else:
-            self._given_pool, self._family_pool = GIVEN_NAMES, FAMILY_NAMES
-            self._given_weights = [1.0] * len(GIVEN_NAMES)
-            self._family_weights = [1.0] * len(FAMILY_NAMES)
+        self.voter_file = voter_file(world, coverage, self.addresses)
+        # Cumulative weights, so each draw is a bisection rather than a pass over thousands of names.
+        self._given_pools = [(pool.names, pool.cumulative.tolist()) for pool in (FEMALE_GIVEN, MALE_GIVEN)]
+        self._family_cumulative = FAMILY.cumulative.tolist()
         self._household_first = world.household_first_voter.tolist()
         self._household_size = world.household_size.tolist()
         self._voter_household = world.voter_household.tolist()
@@ -520,10 +416,12 @@ class IdentitySimulator:
         return _new_email(rng, self.voter_file.given_name[voter], "x"), "new_email"
 
     def _given(self, rng: random.Random) -> str:
-        return rng.choices(self._given_pool, self._given_weights)[0]
+        """A given name with the world's frequencies (either sex, about as many of each)."""
+        names, cumulative = rng.choice(self._given_pools)
+        return rng.choices(names, cum_weights=cumulative)[0]
 
     def _family(self, rng: random.Random) -> str:
-        return rng.choices(self._family_pool, self._family_weights)[0]
+        return rng.choices(FAMILY.names, cum_weights=self._family_cumulative)[0]
 
     def _another_household(self, rng: random.Random, household: int) -> int:
         while True:

@@ -18,7 +18,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from streams.simulation.identities import voter_file
-from streams.simulation.world import DEFAULT_SEED, PARTIES, REFERENCE_YEAR, World, build_world
+from streams.simulation.world import DEFAULT_SEED, GENDERS, PARTIES, REFERENCE_YEAR, World, build_world
 
 # Recent elections, newest first, with a turnout that rises with age (a rough national pattern).
 ELECTIONS = ("G2024", "P2024", "G2022", "P2022", "G2020")
@@ -30,7 +30,7 @@ def voter_file_table(world: World) -> pa.Table:
     identity = voter_file(world)
     n = world.n_voters
     rng = np.random.default_rng([world.seed, 0x70FE])
-    gender = np.array(["F", "M", "X", "U"])[rng.choice(4, size=n, p=[0.52, 0.46, 0.005, 0.015])]
+    gender = np.array(GENDERS)[world.gender]  # the world's, so given names and gender agree
     age = REFERENCE_YEAR - world.birth_year
     first_eligible = world.birth_year + 18
     registered_year = first_eligible + (rng.random(n) * np.maximum(1, REFERENCE_YEAR - first_eligible)).astype(int)

@@ -3,7 +3,9 @@
 Geography comes from Python's `random` (its streams are stable across versions, so the shipped
 config/geography.csv stays reproducible); the voter file from numpy (vectorised: 240k voters in
 well under a second). Each voter has a latent support probability from a known logistic model,
-kept in `World.true_model` so a learned model can be checked against it.
+kept in `World.true_model` so a learned model can be checked against it. Names come from the pools
+of streams/simulation/names.py with their heavy-tailed frequencies: given names follow the voter's
+gender, and four voters in five carry their household's family name.
 
 Regenerate the default geography with `python -m streams.simulation.world --write-default`.
 """
@@ -22,10 +24,17 @@ import numpy as np
 import numpy.typing as npt
 
 from config.geography import Geography
+from streams.simulation.names import FAMILY, FAMILY_NAMES, FEMALE_GIVEN, GIVEN_NAMES, MALE_GIVEN
 
 DEFAULT_SEED = 42
 GEOGRAPHY_HEADER = ("precinct_id", "county", "region", "state", "zip5")
 PARTIES = ("D", "R", "U", "L", "G")
+GENDERS = ("F", "M", "X", "U")  # as voter files record it: female, male, nonbinary, unknown
+_GENDER_SHARES = (0.52, 0.46, 0.005, 0.015)
+# Earlier worlds drew each name as one of 32 from the main stream; those draws are kept as the
+# coarse part of each name's uniform (see _names_of), so every other column of a seed's world, and
+# its true model, is what it was.
+_NAME_STRATA = 32
 REFERENCE_YEAR = 2026  # fixed, so ages (and the true model) do not drift with the calendar
 
 _COUNTY_NAMES = (
@@ -34,16 +43,6 @@ _COUNTY_NAMES = (
     "Chestnut", "Hemlock", "Ironwood", "Laurel", "Sumac",
 )  # fmt: skip
 _REGION_NAMES = ("Northeast", "Northwest", "Southeast", "Southwest", "Central", "North", "South", "East", "West")
-GIVEN_NAMES = (
-    "Ana", "James", "Maria", "Robert", "Linda", "Michael", "Aisha", "David", "Mei", "Carlos", "Sarah", "Kevin",
-    "Fatima", "Daniel", "Grace", "Luis", "Emily", "Andre", "Olivia", "Tyrone", "Sofia", "Brian", "Priya", "Jamal",
-    "Hannah", "Diego", "Chloe", "Marcus", "Nadia", "Ethan", "Rosa", "Samuel",
-)  # fmt: skip
-FAMILY_NAMES = (
-    "Lopez", "Smith", "Johnson", "Nguyen", "Williams", "Garcia", "Brown", "Patel", "Jones", "Kim", "Miller",
-    "Davis", "Martinez", "Wilson", "Anderson", "Thomas", "Jackson", "White", "Harris", "Clark", "Lewis", "Walker",
-    "Hall", "Young", "Allen", "King", "Wright", "Scott", "Green", "Baker", "Adams", "Nelson",
-)  # fmt: skip
 _EMAIL_DOMAINS = ("example.org", "example.com", "example.net")
 
 # The true support model: logit p = intercept + Σ coef·feature + precinct_effect[precinct].
@@ -124,7 +123,8 @@ class World:
     voter_precinct: IntArray
     birth_year: IntArray
     party: IntArray  # index into PARTIES
-    given_name: IntArray  # index into GIVEN_NAMES
+    gender: IntArray  # index into GENDERS
+    given_name: IntArray  # index into GIVEN_NAMES (streams/simulation/names.py), consistent with gender
     family_name: IntArray  # index into FAMILY_NAMES
     support: FloatArray  # the latent true support probability
     true_model: TrueSupportModel
@@ -160,9 +160,14 @@ class World:
             float(self.support[index]),
         )
 
+    def given_name_of(self, index: int) -> str:
+        return GIVEN_NAMES[int(self.given_name[index])]
+
+    def family_name_of(self, index: int) -> str:
+        return FAMILY_NAMES[int(self.family_name[index])]
+
     def voter_email(self, index: int) -> str:
-        given = GIVEN_NAMES[int(self.given_name[index])].lower()
-        family = FAMILY_NAMES[int(self.family_name[index])].lower()
+        given, family = self.given_name_of(index).lower(), self.family_name_of(index).lower()
         return f"{given}.{family}.{index + 1}@{_EMAIL_DOMAINS[index % len(_EMAIL_DOMAINS)]}"
 
     def features(self) -> FloatArray:
@@ -296,12 +301,14 @@ def _voter_file(
     age = np.clip(np.rint(rng.normal(47, 17, n_voters)), 18, 95).astype(np.int64)
     birth_year = REFERENCE_YEAR - age
 
-    family_by_household = rng.integers(0, len(FAMILY_NAMES), n_households)
-    family_name = family_by_household[voter_household]
+    household_stratum = rng.integers(0, _NAME_STRATA, n_households)
     # One in five voters does not share the household's family name.
     other = rng.random(n_voters) < 0.2
-    family_name = np.where(other, rng.integers(0, len(FAMILY_NAMES), n_voters), family_name).astype(np.int64)
-    given_name = rng.integers(0, len(GIVEN_NAMES), n_voters).astype(np.int64)
+    family_stratum = rng.integers(0, _NAME_STRATA, n_voters)
+    given_stratum = rng.integers(0, _NAME_STRATA, n_voters)
+    gender, given_name, family_name = _names_of(
+        np.random.default_rng([seed, 2]), voter_household, other, household_stratum, family_stratum, given_stratum
+    )
 
     model = TrueSupportModel(
         intercept=TRUE_INTERCEPT,
@@ -324,11 +331,39 @@ def _voter_file(
         voter_precinct=voter_precinct,
         birth_year=birth_year,
         party=party,
+        gender=gender,
         given_name=given_name,
         family_name=family_name,
         support=support,
         true_model=model,
     )
+
+
+def _names_of(
+    rng: np.random.Generator,
+    voter_household: IntArray,
+    own_family: npt.NDArray[np.bool_],
+    household_stratum: IntArray,
+    family_stratum: IntArray,
+    given_stratum: IntArray,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Gender, given and family name per voter, from the pools' frequencies (streams/simulation/names.py).
+
+    Each name's uniform is (stratum + v) / 32, the stratum from the world's main stream and v from
+    this one: a uniform all the same, drawn without moving the main stream off its old course.
+    Given names follow gender (nonbinary and unknown voters draw from either pool).
+    """
+    n_voters = voter_household.shape[0]
+    gender = np.asarray(rng.choice(len(GENDERS), size=n_voters, p=_GENDER_SHARES), dtype=np.int64)
+    female = (gender == GENDERS.index("F")) | ((gender >= GENDERS.index("X")) & (rng.random(n_voters) < 0.5))
+    given_uniform = (given_stratum + rng.random(n_voters)) / _NAME_STRATA
+    given_name = np.where(
+        female, FEMALE_GIVEN.ranks(given_uniform), len(FEMALE_GIVEN.names) + MALE_GIVEN.ranks(given_uniform)
+    ).astype(np.int64)
+    household_family = FAMILY.ranks((household_stratum + rng.random(household_stratum.shape[0])) / _NAME_STRATA)
+    own = FAMILY.ranks((family_stratum + rng.random(n_voters)) / _NAME_STRATA)
+    family_name = np.where(own_family, own, household_family[voter_household]).astype(np.int64)
+    return gender, given_name, family_name
 
 
 def _design_matrix(names: Sequence[str], party: IntArray, birth_year: IntArray, urbanicity: FloatArray) -> FloatArray:
