@@ -666,7 +666,7 @@ def create_app(ctx: WorkerContext) -> faust.App:
             return _json_response(self, {"recorded": record.load_id})
 
     register_dashboard(app, ctx, authorized)
-    register_link_routes(app, ctx, authorized)
+    register_link_routes(app, ctx, access)
     instrument(getattr(app.web, "web_app"), ctx.metrics.http_seconds)  # noqa: B009 (untyped in Faust)
     return app
 

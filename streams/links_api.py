@@ -14,7 +14,6 @@ Names and addresses are in these responses (reviewers need them) but never in lo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -23,6 +22,7 @@ import msgspec
 from faust.web import Request, Response, View
 
 from sinks.clickhouse.links import Link, LinkStore, Review
+from streams.access import Access
 from streams.auth import Principal
 
 if TYPE_CHECKING:
@@ -48,14 +48,6 @@ class ApiError(Exception):
 
 def _respond(view: View, payload: Any, status: int = 200) -> Response:
     return view.bytes(_json.encode(payload), content_type="application/json", status=status)
-
-
-def reviewer(principal: Principal | None) -> Principal:
-    if principal is None:
-        raise ApiError(401, "missing or invalid bearer token")
-    if principal.role not in REVIEWERS:
-        raise ApiError(403, f"role {principal.role!r} may not review links")
-    return principal
 
 
 def parse_limit(raw: str | None) -> int:
@@ -114,14 +106,14 @@ def record_decision(store: LinkStore, principal: Principal, record_id: str, want
     return review
 
 
-def register_link_routes(app: faust.App, ctx: WorkerContext, authorized: Callable[[Request], Principal | None]) -> None:
+def register_link_routes(app: faust.App, ctx: WorkerContext, access: Access) -> None:
     """Add the review queue's routes to the worker's app."""
     warehouse = ctx.warehouse
 
     @app.page("/api/v1/links/review")
     async def links_review(view: View, request: Request) -> Response:
+        principal = access.require(request, REVIEWERS, "review links")
         try:
-            principal = reviewer(authorized(request))
             limit = parse_limit(request.query.get("limit"))
         except ApiError as exc:
             return _respond(view, {"error": str(exc)}, exc.status)
@@ -131,8 +123,8 @@ def register_link_routes(app: faust.App, ctx: WorkerContext, authorized: Callabl
     @app.page("/api/v1/links/review/{record_id}")
     class LinkReviewView(View):
         async def post(self, request: Request, record_id: str) -> Response:
+            principal = access.require(request, REVIEWERS, "review links")
             try:
-                principal = reviewer(authorized(request))
                 try:
                     wanted = msgspec.json.decode(await request.read(), type=ReviewDecision)
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:

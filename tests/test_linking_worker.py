@@ -141,7 +141,8 @@ def test_signups_are_linked_reviewed_and_decisions_survive(
         assert request(worker, "GET", "/api/v1/links/review", token=None)[0] == 401
         status, modeller = request(worker, "POST", "/api/v1/tokens", {"name": "mo", "role": "modeller"})
         assert status == 201
-        assert request(worker, "GET", "/api/v1/links/review", token=modeller["token"])[0] == 403
+        status, refused = request(worker, "GET", "/api/v1/links/review", token=modeller["token"])
+        assert status == 403 and refused["error"] == "role 'modeller' may not review links"
         assert request(worker, "GET", "/api/v1/links/review?limit=0")[0] == 400
         status, body = request(worker, "GET", "/api/v1/links/review?limit=1000")
         assert status == 200 and body["queue"]
