@@ -136,3 +136,18 @@ def produce(bootstrap: str, messages: Iterable[tuple[str, bytes | None, bytes]])
         future.get(timeout=30)
     producer.close()
     return len(futures)
+
+
+def call(worker: WorkerProcess, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+    """One JSON API call to a worker as `token`: (status, decoded body), errors included."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{worker.port}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")

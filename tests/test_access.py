@@ -19,7 +19,7 @@ from streams.broker import EmbeddedBroker
 from streams.simulation.campaign import CampaignGenerator
 from streams.simulation.clock import ReplayClock
 from streams.simulation.world import build_world
-from tests.harness import TOKEN, WorkerProcess, free_port, produce, wait_for
+from tests.harness import TOKEN, WorkerProcess, call, free_port, produce, wait_for
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 WORLD = build_world(3, precincts=20, counties=4, regions=2, voters_per_precinct=20)
@@ -70,20 +70,6 @@ def worker(tmp_path: Path) -> Iterator[WorkerProcess]:
 def judged(worker: WorkerProcess) -> int:
     health = worker.get("/healthz")[1]
     return int(health["events_accepted"]) + int(health["events_rejected"])
-
-
-def call(worker: WorkerProcess, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{worker.port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}"},
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
 
 
 def test_tokens_are_created_listed_used_and_revoked_through_the_api(worker: WorkerProcess) -> None:

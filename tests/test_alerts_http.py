@@ -8,13 +8,10 @@ a minute and a half.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -24,25 +21,11 @@ from config.settings import CANVASS_TOPIC
 from streams.broker import EmbeddedBroker
 from streams.simulation.world import build_world
 from tests.browser import chromium, open_dashboard
-from tests.harness import TOKEN, WorkerProcess, free_port, produce, wait_for
+from tests.harness import TOKEN, WorkerProcess, call, free_port, produce, wait_for
 
 WORLD = build_world(3, precincts=20, counties=4, regions=2, voters_per_precinct=20)
 REGION_A, REGION_B = WORLD.regions  # the shipped config/alerts.yaml has a lead for each
 DAYS, SHIFT_FROM = 18, 15  # the detectors watch after two weeks; support moves in the last three days
-
-
-def call(worker: WorkerProcess, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{worker.port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
 
 
 def canvass_events(end: datetime, seed: int) -> list[tuple[str, bytes, bytes]]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from clickhouse_connect.driver.client import Client
@@ -17,8 +15,8 @@ from sinks.clickhouse.client import Warehouse
 from sinks.clickhouse.migrations import migrate
 from sinks.clickhouse.trends import TrendStore
 from streams.trends import TrendAgent, watched_metrics
+from tests.trend_helpers import run_until_caught_up, runner
 
-T = TypeVar("T")
 START = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS = 10
 SHIFT_FROM_DAY = 7  # the last three days: region North's support up 20 points
@@ -54,22 +52,6 @@ ONLY_AGGREGATES: dict[str, Any] = {
 }
 COLUMNS = ["event_id", "occurred_at", "received_at", "source_system", "precinct_id", "county", "region", "state",
            "contact_type", "result", "support_level", "kafka_partition", "kafka_offset"]  # fmt: skip
-
-
-def runner(client: Client, warehouse: Warehouse) -> Callable[[Callable[[TrendStore], T]], asyncio.Future[T]]:
-    def run(fn: Callable[[TrendStore], T]) -> asyncio.Future[T]:
-        return asyncio.get_running_loop().run_in_executor(None, fn, TrendStore(client, warehouse))
-
-    return run
-
-
-async def run_until_caught_up(agent: TrendAgent, now: datetime) -> list[object]:
-    flags: list[object] = []
-    while True:
-        before = agent.windows_evaluated
-        flags += await agent.tick(now)
-        if agent.windows_evaluated == before:
-            return flags
 
 
 async def test_a_region_wide_shift_is_flagged_once_and_state_survives_a_restart(

@@ -3,13 +3,11 @@ flags once each local day closes, stored with canvasser and team ids and handed 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -23,8 +21,8 @@ from sinks.clickhouse.client import Warehouse
 from sinks.clickhouse.migrations import migrate
 from sinks.clickhouse.trends import TrendStore
 from streams.trends import TrendAgent
+from tests.trend_helpers import run_until_caught_up, runner
 
-T = TypeVar("T")
 ZONE = ZoneInfo("America/New_York")
 FIRST_DAY, DAYS = date(2026, 10, 5), 4
 GEO = Geography.from_rows(
@@ -122,13 +120,6 @@ def expected_flags(days: dict[tuple[str, date], dict[str, int]], settings: Quali
     return found
 
 
-def runner(client: Client, warehouse: Warehouse) -> Callable[[Callable[[TrendStore], T]], asyncio.Future[T]]:
-    def run(fn: Callable[[TrendStore], T]) -> asyncio.Future[T]:
-        return asyncio.get_running_loop().run_in_executor(None, fn, TrendStore(client, warehouse))
-
-    return run
-
-
 async def test_canvasser_days_are_checked_once_each_day_closes(client: Client, warehouse: Warehouse) -> None:
     migrate(client, warehouse, "UTC")
     rows = canvass(11)
@@ -151,11 +142,7 @@ async def test_canvasser_days_are_checked_once_each_day_closes(client: Client, w
     agent = TrendAgent(GEO, "America/New_York", timedelta(minutes=10), runner(client, warehouse), metrics=(),
                        signup_sources=None, quality=settings, on_quality=sink)  # fmt: skip
     now = start + timedelta(days=DAYS, hours=1)
-    while True:
-        before = agent.windows_evaluated
-        await agent.tick(now)
-        if agent.windows_evaluated == before:
-            break
+    await run_until_caught_up(agent, now)
     assert agent.quality_days_checked == DAYS  # every local day once (the first hour with data is 10:00)
 
     expected = expected_flags(days, settings)

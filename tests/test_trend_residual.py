@@ -12,12 +12,10 @@ to be read as opinion by a raw-rate detector).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from clickhouse_connect.driver.client import Client
@@ -28,8 +26,8 @@ from sinks.clickhouse.client import Warehouse
 from sinks.clickhouse.migrations import migrate
 from sinks.clickhouse.trends import TrendStore
 from streams.trends import TrendAgent, WatchedMetric
+from tests.trend_helpers import run_until_caught_up, runner
 
-T = TypeVar("T")
 START = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS, SHIFT_DAY, SHIFT = 7, 5, 0.15
 REGIONS = ("North", "South", "West")
@@ -64,13 +62,6 @@ def campaign(seed: int) -> tuple[list[list[Any]], list[list[Any]]]:
     return canvass, scores
 
 
-def runner(client: Client, warehouse: Warehouse) -> Callable[[Callable[[TrendStore], T]], asyncio.Future[T]]:
-    def run(fn: Callable[[TrendStore], T]) -> asyncio.Future[T]:
-        return asyncio.get_running_loop().run_in_executor(None, fn, TrendStore(client, warehouse))
-
-    return run
-
-
 def quick(spec: Any) -> Any:
     """Short warm-up for a short test; a tenth of the default false-alarm budget."""
     return replace(spec, guard_days=1, min_baseline_days=2, alarms_per_region_week=0.05)
@@ -87,11 +78,7 @@ async def test_a_change_in_who_is_contacted_is_not_a_support_shift(client: Clien
     )
     agent = TrendAgent(GEO, "UTC", timedelta(minutes=10), runner(client, warehouse), metrics=metrics)
     now = START + timedelta(days=DAYS, hours=1)
-    while True:
-        before = agent.windows_evaluated
-        await agent.tick(now)
-        if agent.windows_evaluated == before:
-            break
+    await run_until_caught_up(agent, now)
 
     flags = TrendStore(client, warehouse).flags(None, None, None, 1000)
     raised = {(f["metric"], f["region"], f["direction"]) for f in flags}

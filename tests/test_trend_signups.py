@@ -3,13 +3,11 @@ them flagged through the trend agent and chDB."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from clickhouse_connect.driver.client import Client
@@ -21,8 +19,8 @@ from sinks.clickhouse.client import Warehouse
 from sinks.clickhouse.migrations import migrate
 from sinks.clickhouse.trends import TrendStore
 from streams.trends import TrendAgent
+from tests.trend_helpers import run_until_caught_up, runner
 
-T = TypeVar("T")
 START = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS, SURGE_DAY = 8, 6
 GEO = Geography.from_rows(
@@ -81,13 +79,6 @@ def quick(source: str) -> MetricSpec:
     return replace(spec, guard_days=1, min_baseline_days=2, alarms_per_region_week=0.05, seasonal_prior_events=0.5)
 
 
-def runner(client: Client, warehouse: Warehouse) -> Callable[[Callable[[TrendStore], T]], asyncio.Future[T]]:
-    def run(fn: Callable[[TrendStore], T]) -> asyncio.Future[T]:
-        return asyncio.get_running_loop().run_in_executor(None, fn, TrendStore(client, warehouse))
-
-    return run
-
-
 async def test_a_surge_from_one_source_is_flagged_on_that_source(client: Client, warehouse: Warehouse) -> None:
     migrate(client, warehouse, "UTC")
     rows = signup_rows(5)
@@ -96,11 +87,7 @@ async def test_a_surge_from_one_source_is_flagged_on_that_source(client: Client,
     agent = TrendAgent(GEO, "UTC", timedelta(minutes=10), runner(client, warehouse), metrics=(),
                        signup_sources=policy, quality=None, source_spec=quick)  # fmt: skip
     now = START + timedelta(days=DAYS, hours=1)
-    while True:
-        before = agent.windows_evaluated
-        await agent.tick(now)
-        if agent.windows_evaluated == before:
-            break
+    await run_until_caught_up(agent, now)
 
     store = TrendStore(client, warehouse)
     saved = store.load_state("signup_sources")
